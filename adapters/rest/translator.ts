@@ -1,0 +1,176 @@
+// The generic x-cgi handler: one per operation, built once at start from the document.
+// request → CGI parameters → camera → key=value answer → typed JSON (design.md §1, §3).
+import type { Request, Response } from 'express';
+import type { Camera } from '../cgi/camera.ts';
+import { isReadAction } from '../cgi/client.ts';
+import { parseKeyValue, toParams, typeBySchema, type CgiDoc, type CgiNode } from '../cgi/codec.ts';
+import { buildQuery } from '../cgi/query.ts';
+import { ProblemError } from '../../gateway/problems.ts';
+import { successSchema, type CgiStep, type JsonObject, type LoadedSpec, type Operation } from '../../gateway/spec.ts';
+import { fromCamera, KNOWN_FORMATS, toCamera } from './formats.ts';
+
+export interface TranslatorContext {
+  spec: LoadedSpec;
+  camera(req: Request): Camera;
+  warn(details: object, message: string): void;
+}
+
+type Params = Array<[string, string]>;
+
+interface CompiledStep {
+  step: CgiStep;
+  fixed: Params;
+  isWrite: boolean;
+}
+
+export type OperationHandler = (req: Request, res: Response) => Promise<void>;
+
+/** Checks an operation's x-cgi at start, so that a bad mapping fails the start, not a request. */
+export function compileCgiHandler(ctx: TranslatorContext, op: Operation): OperationHandler {
+  if (op.cgi.length === 0) throw new Error(`${op.operationId} has no x-cgi`);
+  const steps = op.cgi.map((step) => compileStep(op, step));
+  const { status, schema } = successSchema(ctx.spec, op);
+  const last = steps[steps.length - 1]!;
+  const writeStep = steps.find((s) => s.isWrite && s.step.action === 'setConfig');
+  if (writeStep && last.step.action !== 'getConfig') {
+    throw new Error(`${op.operationId}: a setConfig must be followed by the getConfig that reads it back`);
+  }
+  if (status !== 204 && !schema) throw new Error(`${op.operationId}: a ${status} answer needs an application/json schema`);
+  for (const [name, map] of Object.entries(last.step.result ?? {})) {
+    if (map.format !== undefined && !KNOWN_FORMATS.has(map.format)) throw new Error(`${op.operationId}: result ${name} has unknown format ${map.format}`);
+  }
+
+  return async (req, res) => {
+    const camera = ctx.camera(req);
+    // Every step's parameters are built and checked before the first camera call, so that bad
+    // input never leaves a half-done change on the camera.
+    const planned = steps.map((s) => ({ ...s, params: paramsFor(s, req) }));
+    for (const p of planned) buildQuery(p.params);
+
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.on('close', onClose);
+    try {
+      let text = '';
+      let sent: Params | undefined;
+      for (const p of planned) {
+        text = await camera.call(p.step.path, p.params, { signal: abort.signal });
+        if (p.step.action === 'setConfig') {
+          expectOk(text);
+          sent = p.params.slice(1);
+        }
+      }
+      if (status === 204) {
+        expectOk(text);
+        res.status(204).end();
+        return;
+      }
+      const parsed = parseKeyValue(text);
+      const warnings = parsed.warnings.slice();
+      let body = shapeBody(op, last.step, parsed.doc);
+      if (sent) body = { ...body, ignoredFields: ignoredFields(sent, parsed.doc) };
+      const typed = typeBySchema(body as CgiNode, schema!, ctx.spec.resolveRef, warnings);
+      if (warnings.length > 0) ctx.warn({ operationId: op.operationId, warnings }, 'camera answer did not fit the schema');
+      res.status(status).json(typed);
+    } finally {
+      res.off('close', onClose);
+    }
+  };
+}
+
+function compileStep(op: Operation, step: CgiStep): CompiledStep {
+  if (!step.section || !step.path) throw new Error(`${op.operationId}: every x-cgi step needs section and path`);
+  const fixed: Params = [];
+  if (step.action) fixed.push(['action', step.action]);
+  if (step.action === 'getConfig') {
+    if (!step.config) throw new Error(`${op.operationId}: getConfig needs config`);
+    fixed.push(['name', step.config]);
+  }
+  if (step.action === 'setConfig' && !step.config) throw new Error(`${op.operationId}: setConfig needs config`);
+  for (const [k, v] of Object.entries(step.params ?? {})) fixed.push([k, String(v)]);
+  for (const arg of step.args ?? []) {
+    if (!/^(body|query|path)\.[A-Za-z0-9_]+$/.test(arg.from)) throw new Error(`${op.operationId}: bad arg source ${arg.from}`);
+    if (arg.format !== undefined && !KNOWN_FORMATS.has(arg.format)) throw new Error(`${op.operationId}: unknown format ${arg.format}`);
+  }
+  return { step, fixed, isWrite: !isReadAction(step.action ?? '') };
+}
+
+function paramsFor(s: CompiledStep, req: Request): Params {
+  const params: Params = s.fixed.slice();
+  if (s.step.action === 'setConfig') {
+    const config = s.step.config!;
+    const body = req.body as Record<string, unknown> | undefined;
+    const table = toParams(body?.[config], config);
+    if (table.length === 0) {
+      throw new ProblemError('VALIDATION_FAILED', { errors: [{ pointer: `/${config}`, message: 'nothing to change' }] });
+    }
+    params.push(...table);
+  }
+  for (const arg of s.step.args ?? []) {
+    const [source, name] = arg.from.split('.') as [string, string];
+    const container = (source === 'body' ? req.body : source === 'query' ? req.query : req.params) as Record<string, unknown> | undefined;
+    const value = container?.[name];
+    if (value === undefined || value === null) continue;
+    const pointer = source === 'body' ? `/${name}` : `/${source}/${name}`;
+    params.push(...toParams(toCamera(arg.format, value, pointer), arg.param));
+  }
+  return params;
+}
+
+function expectOk(text: string): void {
+  if (text.trim() !== 'OK') {
+    throw new ProblemError('CAMERA_PROTOCOL_ERROR', { detail: 'the camera did not confirm the request with OK' });
+  }
+}
+
+function shapeBody(op: Operation, step: CgiStep, doc: CgiDoc): Record<string, unknown> {
+  if (step.result) {
+    const body: Record<string, unknown> = {};
+    for (const [name, map] of Object.entries(step.result)) {
+      const raw = doc[map.from];
+      if (typeof raw !== 'string') {
+        throw new ProblemError('CAMERA_PROTOCOL_ERROR', { detail: `the camera's answer has no ${map.from} value` });
+      }
+      body[name] = fromCamera(map.format, raw);
+    }
+    return body;
+  }
+  if (step.config !== undefined) {
+    if (!(step.config in doc)) {
+      throw new ProblemError('CAMERA_PROTOCOL_ERROR', { detail: `the camera's answer has no ${step.config} table` });
+    }
+    return { [step.config]: doc[step.config] };
+  }
+  if (Object.keys(doc).length === 0) {
+    throw new ProblemError('CAMERA_PROTOCOL_ERROR', { detail: `the camera's answer to ${op.operationId} is empty` });
+  }
+  return doc;
+}
+
+/** Fields sent in a setConfig that the read-back does not show with the value sent. */
+function ignoredFields(sent: Params, readBack: CgiDoc): string[] {
+  const now = new Map(toParams(readBack));
+  const ignored: string[] = [];
+  for (const [key, value] of sent) {
+    const got = now.get(key);
+    if (got === undefined || !sameValue(value, got)) ignored.push(keyToPointer(key));
+  }
+  return ignored;
+}
+
+function sameValue(sent: string, got: string): boolean {
+  if (sent === got) return true;
+  const a = sent.trim();
+  const b = got.trim();
+  if (a.toLowerCase() === b.toLowerCase() && (a.toLowerCase() === 'true' || a.toLowerCase() === 'false')) return true;
+  // The camera writes 0.5 back as 0.500000.
+  return a !== '' && b !== '' && !Number.isNaN(Number(a)) && Number(a) === Number(b);
+}
+
+export function keyToPointer(key: string): string {
+  return '/' + key.replace(/\[(\d+)\]/g, '.$1').split('.').join('/');
+}
+
+export type { JsonObject };

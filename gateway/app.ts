@@ -1,0 +1,238 @@
+// buildApp(deps): the Express application. Everything it talks to comes in through deps, so tests
+// build it against the simulator and the same code runs in production.
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import swaggerUi from 'swagger-ui-express';
+import { compileCgiHandler, type OperationHandler } from '../adapters/rest/translator.ts';
+import { builtinHandlers, type HandlerContext, type HandlerFactory } from '../adapters/rest/handlers.ts';
+import { roleAllows, type Principal, type UserStore } from './auth.ts';
+import type { CameraRegistry } from './cameras.ts';
+import type { Logger } from './logger.ts';
+import { ProblemError, isProblem, type FieldError } from './problems.ts';
+import type { LoadedSpec, Operation } from './spec.ts';
+
+export interface AppDeps {
+  spec: LoadedSpec;
+  cameras: CameraRegistry;
+  users: UserStore;
+  logger: Logger;
+  /** Validate every response against the document (tests turn it on). */
+  validateResponses?: boolean;
+  /** /docs and /openapi.json without credentials (design.md §8: public by default). */
+  docsPublic?: boolean;
+  /** A per-process secret: requests carrying it compile the validators and stop there. */
+  warmupToken?: string;
+  /** /readyz answers 200 only while this says so. */
+  isReady?: () => boolean;
+  handlers?: Record<string, HandlerFactory>;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    principal?: Principal;
+    warmup?: boolean;
+  }
+}
+
+export const WARMUP_HEADER = 'x-camgate-warmup';
+const JSON_LIMIT = '64kb';
+
+export function buildApp(deps: AppDeps): express.Express {
+  const { spec, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use(accessLog(logger));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = deps.isReady ? deps.isReady() : true;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting' });
+  });
+
+  const documentJson = JSON.stringify(spec.document);
+  const docsGuard: RequestHandler[] = deps.docsPublic === false ? [authenticate(deps)] : [];
+  app.get('/openapi.json', ...docsGuard, (_req, res) => {
+    res.type('application/json').send(documentJson);
+  });
+  app.use(
+    '/docs',
+    ...docsGuard,
+    swaggerUi.serve,
+    swaggerUi.setup(spec.document, {
+      customSiteTitle: 'camgate API',
+      swaggerOptions: { persistAuthorization: true, displayOperationId: true, tryItOutEnabled: true },
+    }),
+  );
+
+  const api = express.Router();
+  api.use(authenticate(deps));
+  api.use(authorize(spec));
+  api.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'] }));
+  api.use(
+    OpenApiValidator.middleware({
+      apiSpec: spec.document as never,
+      validateRequests: { allowUnknownQueryParameters: false, removeAdditional: false },
+      validateResponses: deps.validateResponses ? { removeAdditional: false } : false,
+      validateSecurity: false,
+      ignoreUndocumented: false,
+    }),
+  );
+  mountOperations(api, deps);
+  app.use(spec.basePath, api);
+
+  app.use((req, _res, next) => next(new ProblemError('NOT_FOUND', { detail: `no resource at ${req.path}` })));
+  app.use(errorHandler(logger));
+  return app;
+}
+
+function mountOperations(router: express.Router, deps: AppDeps): void {
+  const { spec } = deps;
+  const handlers = { ...builtinHandlers, ...deps.handlers };
+  const ctx: HandlerContext = {
+    spec,
+    cameras: deps.cameras,
+    camera: (req) => {
+      const entry = deps.cameras.get(String(req.params.cameraId));
+      if (!entry) throw new ProblemError('NOT_FOUND', { detail: `no camera ${String(req.params.cameraId)}` });
+      return entry.camera;
+    },
+    warn: (details, message) => deps.logger.warn(details, message),
+  };
+  for (const op of spec.operations) {
+    let handler: OperationHandler;
+    if (op.handler) {
+      const factory = handlers[op.handler];
+      if (!factory) throw new Error(`${op.operationId}: no hand-written handler named ${op.handler}`);
+      handler = factory(ctx, op);
+    } else if (op.cgi.length > 0) {
+      handler = compileCgiHandler(ctx, op);
+    } else {
+      throw new Error(`${op.operationId} has neither x-cgi nor x-handler`);
+    }
+    router[op.method](expressPath(op.path), (req: Request, res: Response) => {
+      if (req.warmup) {
+        res.status(204).end();
+        return undefined;
+      }
+      return handler(req, res);
+    });
+  }
+}
+
+export function expressPath(path: string): string {
+  return path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
+}
+
+function authenticate(deps: AppDeps): RequestHandler {
+  return (req, res, next) => {
+    const token = deps.warmupToken;
+    if (token !== undefined && req.headers[WARMUP_HEADER] === token) {
+      req.principal = { name: 'warmup', role: 'admin', via: 'bearer' };
+      req.warmup = true;
+      next();
+      return;
+    }
+    const principal = deps.users.authenticate(req.headers.authorization);
+    if (!principal) {
+      res.setHeader('WWW-Authenticate', 'Basic realm="camgate", charset="UTF-8", Bearer realm="camgate"');
+      next(new ProblemError('UNAUTHENTICATED', { detail: 'send a gateway user (Basic) or an API token (Bearer)' }));
+      return;
+    }
+    req.principal = principal;
+    next();
+  };
+}
+
+/** Role check per operation, before the body is even parsed. */
+function authorize(spec: LoadedSpec): RequestHandler {
+  const routes = spec.operations.map((op) => ({
+    op,
+    method: op.method.toUpperCase(),
+    pattern: new RegExp('^' + op.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[A-Za-z0-9_]+\\?\}/g, '[^/]+') + '/?$'),
+  }));
+  return (req, _res, next) => {
+    const route = routes.find((r) => r.method === req.method && r.pattern.test(req.path));
+    if (route && req.principal && !roleAllows(req.principal.role, route.op.role)) {
+      next(new ProblemError('FORBIDDEN', { detail: `${route.op.operationId} needs the ${route.op.role} role` }));
+      return;
+    }
+    next();
+  };
+}
+
+function accessLog(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      // The path only: query strings stay out of logs.
+      logger.info(
+        { method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - start) / 1e6, user: req.principal?.name },
+        'request',
+      );
+    });
+    next();
+  };
+}
+
+interface ValidatorError {
+  status?: number;
+  errors?: Array<{ path?: string; message?: string }>;
+  type?: string;
+  message?: string;
+}
+
+/** Every error becomes problem+json from the catalog; nothing else (no stack, no secret) leaves. */
+function errorHandler(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const problem = toProblem(err);
+    if (problem.status >= 500 && problem.code === 'INTERNAL') logger.error({ err, path: req.path }, 'internal error');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (problem.retryAfter !== undefined) res.setHeader('Retry-After', String(problem.retryAfter));
+    res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem.toJSON(req.path)));
+  };
+}
+
+export function toProblem(err: unknown): ProblemError {
+  if (isProblem(err)) return err;
+  const e = err as ValidatorError;
+  // body-parser errors
+  if (e.type === 'entity.too.large') return new ProblemError('PAYLOAD_TOO_LARGE', { detail: `the JSON body limit is ${JSON_LIMIT}` });
+  if (e.type === 'entity.parse.failed') {
+    return new ProblemError('VALIDATION_FAILED', { detail: 'the body is not valid JSON', errors: [{ pointer: '', message: 'not valid JSON' }] });
+  }
+  if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') return new ProblemError('UNSUPPORTED_MEDIA_TYPE');
+  // express-openapi-validator errors
+  switch (e.status) {
+    case 400:
+      return new ProblemError('VALIDATION_FAILED', { errors: (e.errors ?? []).map(fieldError) });
+    case 404:
+      return new ProblemError('NOT_FOUND');
+    case 405:
+      return new ProblemError('METHOD_NOT_ALLOWED');
+    case 413:
+      return new ProblemError('PAYLOAD_TOO_LARGE');
+    case 415:
+      return new ProblemError('UNSUPPORTED_MEDIA_TYPE', { detail: 'send application/json' });
+    default:
+      return new ProblemError('INTERNAL', { cause: err });
+  }
+}
+
+function fieldError(e: { path?: string; message?: string }): FieldError {
+  const path = e.path ?? '';
+  let pointer = path;
+  if (path.startsWith('/body')) pointer = path.slice('/body'.length);
+  else if (path.startsWith('/params/')) pointer = '/path/' + path.slice('/params/'.length);
+  else if (path.startsWith('.')) pointer = '/' + path.slice(1).replaceAll('.', '/');
+  return { pointer, message: (e.message ?? 'invalid').slice(0, 500) };
+}
+
+export type { Operation };

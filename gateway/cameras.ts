@@ -1,0 +1,49 @@
+// The cameras the gateway fronts: one client (pool, scheduler, breaker) and one Camera per entry.
+import { Camera } from '../adapters/cgi/camera.ts';
+import { CameraClient } from '../adapters/cgi/client.ts';
+import type { CameraConfig, CameraModel } from './config.ts';
+import type { Logger } from './logger.ts';
+
+export interface CameraEntry {
+  id: string;
+  model: CameraModel;
+  name: string | undefined;
+  simulated: boolean;
+  client: CameraClient;
+  camera: Camera;
+}
+
+export class CameraRegistry {
+  private readonly entries = new Map<string, CameraEntry>();
+
+  add(config: CameraConfig, logger: Logger, simulated = false): CameraEntry {
+    const client = new CameraClient({
+      baseUrl: config.baseUrl,
+      username: config.username,
+      password: config.password,
+      logger: logger.child({ camera: config.id }),
+    });
+    const entry: CameraEntry = {
+      id: config.id,
+      model: config.model,
+      name: config.name,
+      simulated,
+      client,
+      camera: new Camera(config.id, config.model, client),
+    };
+    this.entries.set(config.id, entry);
+    return entry;
+  }
+
+  get(id: string): CameraEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  list(): CameraEntry[] {
+    return [...this.entries.values()];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.list().map((e) => e.client.close()));
+  }
+}

@@ -1,0 +1,102 @@
+// Starts a gateway from a configuration: the built-in simulator when no camera is configured,
+// the listener, the validator warm-up before /readyz says ready, and a graceful stop.
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { request } from 'undici';
+import { startSimulator, type Simulator } from '../simulator/server.ts';
+import { buildApp, WARMUP_HEADER } from './app.ts';
+import { UserStore } from './auth.ts';
+import { CameraRegistry } from './cameras.ts';
+import { DEFAULT_MODEL, type GatewayConfig } from './config.ts';
+import type { Logger } from './logger.ts';
+import { loadSpec, type LoadedSpec } from './spec.ts';
+
+export interface RunningGateway {
+  url: string;
+  server: Server;
+  cameras: CameraRegistry;
+  simulator: Simulator | undefined;
+  stop(): Promise<void>;
+}
+
+export const SHUTDOWN_DEADLINE_MS = 15_000;
+
+export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+  const spec = loadSpec();
+  const cameras = new CameraRegistry();
+  let simulator: Simulator | undefined;
+  if (config.cameras.length === 0) {
+    // Real HTTP on loopback, so the real client path (digest, pool, codec) runs even in a demo.
+    const password = randomBytes(12).toString('base64url');
+    simulator = await startSimulator({ host: '127.0.0.1', port: 0, model: DEFAULT_MODEL, username: 'admin', password });
+    cameras.add({ id: 'cam1', baseUrl: simulator.url, username: 'admin', password, model: DEFAULT_MODEL, name: 'Built-in simulator' }, logger, true);
+    logger.info({ camera: 'cam1' }, 'no camera configured: fronting the built-in simulator');
+  } else {
+    for (const camera of config.cameras) cameras.add(camera, logger);
+  }
+
+  let ready = false;
+  const warmupToken = randomBytes(24).toString('base64url');
+  const app = buildApp({
+    spec,
+    cameras,
+    users: new UserStore(config.users, config.tokens),
+    logger,
+    docsPublic: config.docsPublic,
+    warmupToken,
+    isReady: () => ready,
+  });
+  const server = await listen(app, config.port, config.host);
+  // Explicit limits against slow clients (slowloris) instead of Node's defaults.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
+  const address = server.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+
+  await warmValidators(spec, url, warmupToken, logger);
+  ready = true;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      ready = false;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DEADLINE_MS - 2_000);
+      await closed;
+      clearTimeout(deadline);
+      await cameras.close();
+      await simulator?.close();
+    })());
+  return { url, server, cameras, simulator, stop };
+}
+
+function listen(app: ReturnType<typeof buildApp>, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+/**
+ * express-openapi-validator compiles an operation's validators on its first request (about 40 ms
+ * each, design.md §3): pay that before /readyz says ready, not on a user's first call.
+ */
+async function warmValidators(spec: LoadedSpec, url: string, token: string, logger: Logger): Promise<void> {
+  const started = performance.now();
+  for (const op of spec.operations) {
+    const path = spec.basePath + op.path.replace('{cameraId}', 'warmup').replace(/\{[A-Za-z0-9_]+\}/g, 'x');
+    const hasBody = op.method !== 'get' && op.method !== 'delete';
+    const res = await request(url + path, {
+      method: op.method.toUpperCase() as 'GET',
+      headers: { [WARMUP_HEADER]: token, ...(hasBody ? { 'content-type': 'application/json' } : {}) },
+      body: hasBody ? '{}' : null,
+    });
+    await res.body.dump();
+  }
+  logger.info({ operations: spec.operations.length, ms: Math.round(performance.now() - started) }, 'validators warmed');
+}

@@ -1,0 +1,70 @@
+// A gateway in front of a simulator over real HTTP on loopback: what most API tests need.
+import type { Express } from 'express';
+import { Writable } from 'node:stream';
+import { buildApp } from '../gateway/app.ts';
+import { UserStore } from '../gateway/auth.ts';
+import { CameraRegistry } from '../gateway/cameras.ts';
+import { createLogger } from '../gateway/logger.ts';
+import { loadSpec, type LoadedSpec } from '../gateway/spec.ts';
+import { startSimulator, type CameraModel, type Simulator, type SimulatorOptions } from '../simulator/server.ts';
+
+export const USERS = {
+  admin: { name: 'admin', password: 'admin-secret-1', role: 'admin' as const },
+  operator: { name: 'olga', password: 'operator-secret-1', role: 'operator' as const },
+  viewer: { name: 'victor', password: 'viewer-secret-1', role: 'viewer' as const },
+};
+export const TOKEN = { name: 'home-assistant', token: 'tok-0123456789abcdef-viewer', role: 'viewer' as const };
+
+export function basic(user: { name: string; password: string }): string {
+  return 'Basic ' + Buffer.from(`${user.name}:${user.password}`).toString('base64');
+}
+
+export interface Stack {
+  app: Express;
+  sim: Simulator;
+  cameras: CameraRegistry;
+  spec: LoadedSpec;
+  /** Every log line the gateway wrote, for secret-leak assertions. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+let sharedSpec: LoadedSpec | undefined;
+
+export async function startStack(options: { model?: CameraModel; sim?: SimulatorOptions; cameraPassword?: string } = {}): Promise<Stack> {
+  const camPassword = 'cam-pass-Secret9';
+  const sim = await startSimulator({ model: options.model ?? 'WV-V2530LK', username: 'admin', password: camPassword, ...options.sim });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  const logger = createLogger('debug', sink);
+  const cameras = new CameraRegistry();
+  cameras.add(
+    { id: 'cam1', baseUrl: sim.url, username: 'admin', password: options.cameraPassword ?? camPassword, model: options.model ?? 'WV-V2530LK' },
+    logger,
+    true,
+  );
+  sharedSpec ??= loadSpec();
+  const app = buildApp({
+    spec: sharedSpec,
+    cameras,
+    users: new UserStore(Object.values(USERS), [TOKEN]),
+    logger,
+    validateResponses: true,
+  });
+  return {
+    app,
+    sim,
+    cameras,
+    spec: sharedSpec,
+    logs,
+    close: async () => {
+      await cameras.close();
+      await sim.close();
+    },
+  };
+}
