@@ -1,0 +1,555 @@
+// The camera's `key=value` text <-> nested JSON (design.md §4 "Codec"). Pure, and it never throws
+// on what a camera sends: a line it cannot place is skipped with a warning naming the line.
+
+import { ProblemError } from '../../gateway/problems.ts';
+
+export type CgiNode = string | null | CgiNode[] | { [key: string]: CgiNode }; // null = hole of a sparse array
+export type CgiDoc = { [key: string]: CgiNode };
+export interface ParseResult {
+  doc: CgiDoc;
+  warnings: string[];
+}
+export type JsonSchema = { [key: string]: unknown };
+
+type Container = { [key: string]: CgiNode } | CgiNode[];
+type Segment = string | number;
+
+const HEADS = new Set(['table', 'status', 'caps']);
+// Plain objects are used for the document, so these names would reach the prototype chain.
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+const MAX_INDEX = 65535;
+// Sparse indexes are filled with null: cap the total so a hostile answer cannot exhaust memory.
+const MAX_HOLES = 1 << 20;
+const MAX_WARNINGS = 200;
+
+const LF = 10, CR = 13, SPACE = 32, TAB = 9, EQ = 61, DOT = 46, OPEN = 91, CLOSE = 93, HASH = 35;
+
+// Segment names: printable ASCII except the characters that structure a key (and '#', which
+// starts a comment). Wider than the request builder's key set because cameras print keys such
+// as `RemoteDevice.uuid:System_0`.
+function isNameChar(c: number): boolean {
+  return c > SPACE && c < 127 && c !== DOT && c !== OPEN && c !== CLOSE && c !== EQ && c !== HASH;
+}
+
+function isBlank(c: number): boolean {
+  return c === SPACE || c === TAB;
+}
+
+function preview(text: string, start: number, end: number): string {
+  return end - start > 60 ? text.slice(start, start + 60) + '…' : text.slice(start, end);
+}
+
+let lastDotAt = -1; // where tokenizeKey found the last '.', for the prefix cache
+let indexSum = 0; // bound of the holes a key can add, for the hole budget
+
+/**
+ * Splits the key text[start, end) into segments, or returns the reason it is malformed.
+ * Whitespace around segments and indexes is dropped (`table.General. LocalNo`, `Region [0]`).
+ */
+function tokenizeKey(text: string, start: number, end: number, out: Segment[]): string | null {
+  out.length = 0;
+  lastDotAt = -1;
+  indexSum = 0;
+  let i = start;
+  for (;;) {
+    while (i < end && isBlank(text.charCodeAt(i))) i++;
+    const nameStart = i;
+    while (i < end && isNameChar(text.charCodeAt(i))) i++;
+    if (i === nameStart) {
+      const c = i < end ? text.charCodeAt(i) : DOT;
+      return c === DOT || c === OPEN ? 'empty key segment' : `unexpected character '${text[i]}'`;
+    }
+    const name = text.slice(nameStart, i);
+    if (FORBIDDEN.has(name)) return `forbidden key segment '${name}'`;
+    out.push(name);
+    while (i < end && isBlank(text.charCodeAt(i))) i++;
+    while (i < end && text.charCodeAt(i) === OPEN) {
+      i++;
+      while (i < end && isBlank(text.charCodeAt(i))) i++;
+      const digitsStart = i;
+      let index = 0;
+      while (i < end) {
+        const c = text.charCodeAt(i);
+        if (c < 48 || c > 57) break;
+        index = index * 10 + (c - 48);
+        if (index > MAX_INDEX) return `index above ${MAX_INDEX}`;
+        i++;
+      }
+      if (i === digitsStart) return 'index is not a number';
+      while (i < end && isBlank(text.charCodeAt(i))) i++;
+      if (i >= end || text.charCodeAt(i) !== CLOSE) return "index without ']'";
+      i++;
+      out.push(index);
+      indexSum += index;
+      while (i < end && isBlank(text.charCodeAt(i))) i++;
+    }
+    if (i === end) return null;
+    if (text.charCodeAt(i) !== DOT) return `unexpected character '${text[i]}'`;
+    lastDotAt = i;
+    i++;
+  }
+}
+
+/** Parses a camera answer (`table.X[0][1].Y=value` lines) into nested objects and arrays. */
+export function parseKeyValue(text: string): ParseResult {
+  const doc: CgiDoc = {};
+  const warnings: string[] = [];
+  let dropped = 0;
+  const warn = (line: number, message: string): void => {
+    if (warnings.length < MAX_WARNINGS) warnings.push(`line ${line}: ${message}`);
+    else dropped++;
+  };
+  const segments: Segment[] = [];
+  const len = text.length;
+  let holes = 0;
+  let cachePrefix = '';
+  let cacheContainer: { [key: string]: CgiNode } | null = null;
+  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let line = 0;
+
+  while (pos < len) {
+    line++;
+    const lineStart = pos;
+    let i = pos;
+    while (i < len && isBlank(text.charCodeAt(i))) i++;
+    if (text.charCodeAt(i) === HASH) {
+      // `#` comments (the seed files carry one; no camera key starts with '#') are not data.
+      const next = text.indexOf('\n', i);
+      pos = next < 0 ? len : next + 1;
+      continue;
+    }
+    let eq = -1;
+    for (; i < len; i++) {
+      const c = text.charCodeAt(i);
+      if (c === EQ) {
+        eq = i;
+        break;
+      }
+      if (c === LF) break;
+    }
+    if (eq < 0) {
+      // i is the LF (or the end): a line without '='.
+      let s = pos;
+      let e = i;
+      while (s < e && (isBlank(text.charCodeAt(s)) || text.charCodeAt(s) === CR)) s++;
+      while (e > s && (isBlank(text.charCodeAt(e - 1)) || text.charCodeAt(e - 1) === CR)) e--;
+      if (s < e) warn(line, `no '=' in '${preview(text, s, e)}'`);
+      pos = i + 1;
+      continue;
+    }
+    let lineEnd = text.indexOf('\n', eq + 1);
+    if (lineEnd < 0) lineEnd = len;
+    pos = lineEnd + 1;
+    const valueEnd = lineEnd > eq + 1 && text.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
+
+    // Consecutive lines usually differ only in their last name (`...Video.FPS`, `...Video.GOP`):
+    // when the text before the last '.' equals the previous line's, reuse its container.
+    if (cacheContainer !== null) {
+      const at = lineStart + cachePrefix.length;
+      if (at < eq && text.charCodeAt(at) === DOT && text.startsWith(cachePrefix, lineStart)) {
+        let s = at + 1;
+        while (s < eq && isBlank(text.charCodeAt(s))) s++;
+        let e = s;
+        while (e < eq && isNameChar(text.charCodeAt(e))) e++;
+        let t = e;
+        while (t < eq && isBlank(text.charCodeAt(t))) t++;
+        if (t === eq && e > s) {
+          const name = text.slice(s, e);
+          if (!FORBIDDEN.has(name) && !Object.hasOwn(cacheContainer, name)) {
+            cacheContainer[name] = text.slice(eq + 1, valueEnd);
+            continue;
+          }
+        }
+      }
+    }
+
+    const problem = tokenizeKey(text, lineStart, eq, segments);
+    if (problem !== null) {
+      warn(line, `malformed key '${preview(text, lineStart, eq)}' (${problem}), line skipped`);
+      continue;
+    }
+    let first = 0;
+    if (segments.length > 1 && typeof segments[1] === 'string' && HEADS.has(segments[0] as string)) first = 1;
+
+    if (holes + indexSum > MAX_HOLES && holes + holesNeeded(doc, segments, first) > MAX_HOLES) {
+      warn(line, `too many sparse indexes, '${preview(text, lineStart, eq).trim()}' skipped`);
+      continue;
+    }
+
+    // Walk down, creating containers; a conflict can only occur before the first creation.
+    let container: Container = doc;
+    let conflict: string | null = null;
+    const last = segments.length - 1;
+    for (let k = first; k <= last; k++) {
+      const seg = segments[k] as Segment;
+      let existing: CgiNode | undefined;
+      if (typeof seg === 'number') {
+        const arr = container as CgiNode[];
+        existing = seg < arr.length ? arr[seg] : undefined;
+      } else {
+        const obj = container as { [key: string]: CgiNode };
+        existing = Object.hasOwn(obj, seg) ? obj[seg] : undefined;
+      }
+      let child: CgiNode;
+      if (k === last) {
+        if (existing !== undefined && existing !== null && typeof existing !== 'string') {
+          conflict = `'${keyText(segments, first, k)}' is already ${describeNode(existing)}`;
+          break;
+        }
+        if (typeof existing === 'string') warn(line, `duplicate key '${keyText(segments, first, k)}', later value kept`);
+        child = text.slice(eq + 1, valueEnd);
+      } else {
+        const wantArray = typeof segments[k + 1] === 'number';
+        if (existing === undefined || existing === null) {
+          child = wantArray ? [] : {};
+        } else if (typeof existing === 'string' || Array.isArray(existing) !== wantArray) {
+          conflict = `'${keyText(segments, first, k)}' is already ${describeNode(existing)}`;
+          break;
+        } else {
+          container = existing;
+          continue;
+        }
+      }
+      if (typeof seg === 'number') {
+        const arr = container as CgiNode[];
+        if (seg > arr.length) {
+          holes += seg - arr.length;
+          while (arr.length < seg) arr.push(null);
+        }
+        arr[seg] = child;
+      } else {
+        (container as { [key: string]: CgiNode })[seg] = child;
+      }
+      if (k !== last) container = child as Container;
+    }
+    if (conflict !== null) warn(line, `shape conflict: ${conflict}, '${preview(text, lineStart, eq).trim()}' skipped`);
+    else if (lastDotAt >= 0 && typeof segments[last] === 'string' && !Array.isArray(container)) {
+      cachePrefix = text.slice(lineStart, lastDotAt);
+      cacheContainer = container;
+    }
+  }
+  if (dropped > 0) warnings.push(`${dropped} more warnings not shown`);
+  return { doc, warnings };
+}
+
+// The holes a key would add, without changing anything (checked only near the budget).
+function holesNeeded(doc: CgiDoc, segments: Segment[], first: number): number {
+  let node: CgiNode | undefined = doc;
+  let cost = 0;
+  for (let k = first; k < segments.length; k++) {
+    const seg = segments[k] as Segment;
+    if (typeof seg === 'number') {
+      if (Array.isArray(node)) {
+        if (seg > node.length) cost += seg - node.length;
+        node = seg < node.length ? node[seg] : undefined;
+      } else {
+        cost += seg;
+        node = undefined;
+      }
+    } else if (node !== undefined && node !== null && typeof node === 'object' && !Array.isArray(node) && Object.hasOwn(node, seg)) {
+      node = node[seg];
+    } else {
+      node = undefined;
+    }
+  }
+  return cost;
+}
+
+function describeNode(node: CgiNode): string {
+  if (typeof node === 'string') return 'a value';
+  return Array.isArray(node) ? 'a list' : 'an object';
+}
+
+function keyText(segments: Segment[], from: number, to: number): string {
+  let s = '';
+  for (let k = from; k <= to; k++) {
+    const seg = segments[k] as Segment;
+    s += typeof seg === 'number' ? `[${seg}]` : k === from ? seg : `.${seg}`;
+  }
+  return s;
+}
+
+function checkName(name: string): void {
+  if (name.length === 0 || FORBIDDEN.has(name)) throw new RangeError(`key segment '${name}' cannot be written`);
+  for (let i = 0; i < name.length; i++) {
+    if (!isNameChar(name.charCodeAt(i))) throw new RangeError(`key segment '${name}' cannot be written`);
+  }
+}
+
+/** Writes a document as `head.a.b[0]=v\r\n` lines; null holes and empty containers write nothing. */
+export function serializeKeyValue(doc: CgiDoc, head?: string): string {
+  const out: string[] = [];
+  let prefix = '';
+  if (head !== undefined && head !== '') {
+    const h = head.endsWith('.') ? head.slice(0, -1) : head;
+    checkName(h);
+    prefix = `${h}.`;
+  }
+  for (const key of Object.keys(doc)) {
+    checkName(key);
+    writeNode(doc[key] as CgiNode, prefix + key, out);
+  }
+  return out.join('');
+}
+
+function writeNode(node: CgiNode, key: string, out: string[]): void {
+  if (node === null || node === undefined) return;
+  if (typeof node === 'string') {
+    if (node.includes('\n') || node.includes('\r')) throw new RangeError(`value of '${key}' contains a line break`);
+    out.push(`${key}=${node}\r\n`);
+  } else if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) writeNode(node[i] as CgiNode, `${key}[${i}]`, out);
+  } else {
+    for (const k of Object.keys(node)) {
+      checkName(k);
+      writeNode(node[k] as CgiNode, `${key}.${k}`, out);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typing by the response schema: never by guessing from the value.
+
+function escapePointer(segment: string | number): string {
+  return typeof segment === 'number' ? String(segment) : segment.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+function quoteRaw(raw: string): string {
+  return raw.length > 80 ? `${raw.slice(0, 80)}…` : raw;
+}
+
+const INTEGER = /^[+-]?\d+$/;
+// No nested or overlapping quantifiers: linear on any input.
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const MAX_DEPTH = 64;
+
+interface Ctx {
+  resolveRef: (ref: string) => JsonSchema;
+}
+
+function deref(schema: JsonSchema, ctx: Ctx): JsonSchema {
+  let s = schema;
+  for (let n = 0; typeof s.$ref === 'string'; n++) {
+    if (n > MAX_DEPTH) throw new Error(`$ref chain too deep at ${String(s.$ref)}`);
+    s = ctx.resolveRef(s.$ref);
+  }
+  if (Array.isArray(s.allOf)) {
+    // allOf in our document only composes objects and adds annotations: a shallow merge does.
+    const merged: JsonSchema = { ...s };
+    delete merged.allOf;
+    let properties: Record<string, unknown> | undefined;
+    for (const part of s.allOf as JsonSchema[]) {
+      const p = deref(part, ctx);
+      for (const [k, v] of Object.entries(p)) {
+        if (k === 'properties') properties = { ...properties, ...(v as Record<string, unknown>) };
+        else if (!(k in merged)) merged[k] = v;
+      }
+    }
+    if (properties !== undefined) merged.properties = { ...properties, ...(merged.properties as Record<string, unknown> | undefined) };
+    return merged;
+  }
+  return s;
+}
+
+function typesOf(s: JsonSchema): string[] | null {
+  if (typeof s.type === 'string') return [s.type];
+  if (Array.isArray(s.type)) return s.type.filter((t): t is string => typeof t === 'string');
+  if (s.properties !== undefined || s.additionalProperties !== undefined) return ['object'];
+  if (s.items !== undefined) return ['array'];
+  const values = Array.isArray(s.enum) ? s.enum : 'const' in s ? [s.const] : null;
+  if (values === null) return null;
+  const types = new Set<string>();
+  for (const v of values) {
+    if (v === null) types.add('null');
+    else if (typeof v === 'number') types.add(Number.isInteger(v) ? 'integer' : 'number');
+    else types.add(typeof v);
+  }
+  return [...types];
+}
+
+function allowed(value: unknown, s: JsonSchema): boolean {
+  if (Array.isArray(s.enum) && !s.enum.some((e) => e === value)) return false;
+  if ('const' in s && s.const !== value) return false;
+  return true;
+}
+
+const NO = Symbol('no');
+
+function convert(raw: string, type: string): unknown {
+  switch (type) {
+    case 'string':
+      return raw;
+    case 'integer': {
+      const t = raw.trim();
+      if (!INTEGER.test(t)) return NO;
+      const v = Number(t);
+      return Number.isSafeInteger(v) ? v + 0 : NO; // + 0 turns -0 into 0
+    }
+    case 'number': {
+      const t = raw.trim();
+      if (!NUMBER.test(t)) return NO;
+      const v = Number(t);
+      return Number.isFinite(v) ? v + 0 : NO;
+    }
+    case 'boolean': {
+      const t = raw.trim().toLowerCase();
+      return t === 'true' ? true : t === 'false' ? false : NO;
+    }
+    default:
+      return NO;
+  }
+}
+
+function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warnings: string[], pointer: string, depth: number): unknown {
+  if (node === undefined) return undefined;
+  if (depth > MAX_DEPTH) {
+    warnings.push(`${pointer}: schema nested too deeply, camera value kept as sent`);
+    return node;
+  }
+  const s = deref(schema, ctx);
+  const alternatives = Array.isArray(s.oneOf) ? (s.oneOf as JsonSchema[]) : Array.isArray(s.anyOf) ? (s.anyOf as JsonSchema[]) : null;
+  if (alternatives !== null && alternatives.length > 0) {
+    let sameShape: { value: unknown; warnings: string[] } | null = null;
+    const names: string[] = [];
+    for (const alt of alternatives) {
+      const w: string[] = [];
+      const value = typeNode(node, alt, ctx, w, pointer, depth + 1);
+      if (w.length === 0) return value;
+      const types = typesOf(deref(alt, ctx)) ?? [];
+      names.push(...types);
+      if (sameShape === null && typeof node !== 'string' && node !== null && types.includes(Array.isArray(node) ? 'array' : 'object')) {
+        sameShape = { value, warnings: w };
+      }
+    }
+    if (sameShape !== null) {
+      warnings.push(...sameShape.warnings);
+      return sameShape.value;
+    }
+    warnings.push(mismatch(pointer, [...new Set(names)], node));
+    return node;
+  }
+
+  const types = typesOf(s);
+  if (types === null) return node;
+  if (node === null) {
+    if (!types.includes('null')) warnings.push(`${pointer}: expected ${types.join(' or ')}, camera sent nothing (sparse index)`);
+    return null;
+  }
+  if (typeof node === 'string') {
+    let candidate: unknown = NO;
+    for (const t of types) {
+      const v = convert(node, t);
+      if (v === NO) continue;
+      if (allowed(v, s)) return v;
+      if (candidate === NO) candidate = v;
+    }
+    if (candidate !== NO) {
+      const values = (Array.isArray(s.enum) ? s.enum : [s.const]).map((v) => String(v)).join(', ');
+      warnings.push(`${pointer}: expected one of ${values}, camera sent '${quoteRaw(node)}'`);
+      return candidate;
+    }
+    warnings.push(mismatch(pointer, types, node));
+    return node;
+  }
+  if (Array.isArray(node)) {
+    if (!types.includes('array')) {
+      warnings.push(mismatch(pointer, types, node));
+      return node;
+    }
+    const items = s.items;
+    if (typeof items !== 'object' || items === null || Array.isArray(items)) return node;
+    return node.map((el, i) => typeNode(el, items as JsonSchema, ctx, warnings, `${pointer}/${i}`, depth + 1));
+  }
+  if (!types.includes('object')) {
+    warnings.push(mismatch(pointer, types, node));
+    return node;
+  }
+  const properties = (typeof s.properties === 'object' && s.properties !== null ? s.properties : {}) as Record<string, JsonSchema>;
+  const additional = s.additionalProperties;
+  const result: Record<string, unknown> = {};
+  for (const key of Object.keys(node)) {
+    const childPointer = `${pointer}/${escapePointer(key)}`;
+    if (FORBIDDEN.has(key)) {
+      warnings.push(`${childPointer}: forbidden key skipped`);
+      continue;
+    }
+    const child = node[key];
+    let childSchema: JsonSchema | undefined;
+    if (Object.hasOwn(properties, key)) childSchema = properties[key];
+    else if (typeof additional === 'object' && additional !== null) childSchema = additional as JsonSchema;
+    else if (additional === false) warnings.push(`${childPointer}: not in the schema, camera value kept as sent`);
+    result[key] = childSchema === undefined ? child : typeNode(child, childSchema, ctx, warnings, childPointer, depth + 1);
+  }
+  return result;
+}
+
+function mismatch(pointer: string, types: string[], node: CgiNode): string {
+  const sent = typeof node === 'string' ? `'${quoteRaw(node)}'` : node === null ? 'nothing' : Array.isArray(node) ? 'a list' : 'an object';
+  return `${pointer}: expected ${types.join(' or ')}, camera sent ${sent}`;
+}
+
+/**
+ * Converts the leaf strings of a parsed answer to the types its schema gives. A value that does
+ * not fit is kept as the camera sent it and a warning `<pointer>: expected <type>, camera sent
+ * '<raw>'` is added.
+ */
+export function typeBySchema(
+  node: CgiNode | undefined,
+  schema: JsonSchema,
+  resolveRef: (ref: string) => JsonSchema,
+  warnings: string[],
+  pointer = '',
+): unknown {
+  return typeNode(node, schema, { resolveRef }, warnings, pointer, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON -> setConfig parameters.
+
+/**
+ * Flattens a (partial) document into `X[0][1].Y=value` parameters: exactly the leaves present,
+ * so everything the document leaves out (absent, null, undefined) stays unchanged on the camera.
+ */
+export function toParams(value: unknown, prefix = ''): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  // Pointers in refusals locate the field in the request: start from the prefix's own path.
+  let pointer = '';
+  for (const part of prefix.split(/[.[\]]+/)) if (part !== '') pointer += `/${escapePointer(part)}`;
+  flatten(value, prefix, pointer, out);
+  return out;
+}
+
+function flatten(value: unknown, key: string, pointer: string, out: Array<[string, string]>): void {
+  if (value === null || value === undefined) return;
+  switch (typeof value) {
+    case 'string':
+      out.push([key, value]);
+      return;
+    case 'number':
+    case 'bigint':
+      out.push([key, String(value)]);
+      return;
+    case 'boolean':
+      out.push([key, value ? 'true' : 'false']);
+      return;
+    case 'object':
+      break;
+    default:
+      return; // functions and symbols carry no parameter
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) flatten(value[i], `${key}[${i}]`, `${pointer}/${i}`, out);
+    return;
+  }
+  for (const k of Object.keys(value as object)) {
+    const childPointer = `${pointer}/${escapePointer(k)}`;
+    // A name with structure characters would address another key than the one it names.
+    if (FORBIDDEN.has(k) || k === '' || /[.[\]=&\s]/.test(k)) {
+      throw new ProblemError('VALIDATION_FAILED', {
+        detail: 'A field name cannot be sent to the camera',
+        errors: [{ pointer: childPointer, message: 'not a valid camera key name' }],
+      });
+    }
+    flatten((value as Record<string, unknown>)[k], key === '' ? k : `${key}.${k}`, childPointer, out);
+  }
+}
