@@ -133,7 +133,8 @@ export function parseKeyValue(text: string): ParseResult {
       let e = i;
       while (s < e && (isBlank(text.charCodeAt(s)) || text.charCodeAt(s) === CR)) s++;
       while (e > s && (isBlank(text.charCodeAt(e - 1)) || text.charCodeAt(e - 1) === CR)) e--;
-      if (s < e) warn(line, `no '=' in '${preview(text, s, e)}'`);
+      // A bare `OK` is the camera's success marker ahead of some answers (playBack control): not data.
+      if (s < e && !(e - s === 2 && text.startsWith('OK', s))) warn(line, `no '=' in '${preview(text, s, e)}'`);
       pos = i + 1;
       continue;
     }

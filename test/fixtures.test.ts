@@ -1,0 +1,50 @@
+// Every example answer of the vendor document (the simulator's seed data) parses without a
+// warning, and the §4.6 tables type cleanly by their response schemas.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { parseKeyValue, typeBySchema } from '../adapters/cgi/codec.ts';
+import { loadSpec, successSchema } from '../gateway/spec.ts';
+
+const DATA = new URL('../simulator/data/', import.meta.url);
+const configFiles = readdirSync(new URL('config/', DATA)).filter((f) => f.endsWith('.txt'));
+const answers = parse(readFileSync(new URL('answers.yaml', DATA), 'utf8')) as Array<{ section: string; request: string; body: string }>;
+
+describe('vendor example answers', () => {
+  it('has the 44 config tables of the document', () => {
+    assert.equal(configFiles.length, 44);
+  });
+
+  for (const file of configFiles) {
+    it(`parses config/${file} without a warning`, () => {
+      const { doc, warnings } = parseKeyValue(readFileSync(new URL(`config/${file}`, DATA), 'utf8'));
+      assert.deepEqual(warnings, []);
+      assert.deepEqual(Object.keys(doc), [file.replace(/\.txt$/, '')]);
+    });
+  }
+
+  it('parses every other example answer without a warning', () => {
+    assert.ok(answers.length >= 60);
+    for (const a of answers) {
+      if (a.body.trim() === 'OK') continue;
+      const { doc, warnings } = parseKeyValue(a.body);
+      assert.deepEqual(warnings, [], `${a.section} ${a.request}`);
+      assert.ok(Object.keys(doc).length > 0, `${a.section} ${a.request}`);
+    }
+  });
+
+  it('types every §4.6 table by its response schema without a warning', () => {
+    const spec = loadSpec();
+    const reads = spec.operations.filter((op) => op.method === 'get' && op.cgi[0]?.action === 'getConfig' && op.cgi[0].section.startsWith('4.6.'));
+    assert.equal(reads.length, 7);
+    for (const op of reads) {
+      const table = op.cgi[0]!.config!;
+      const { doc } = parseKeyValue(readFileSync(new URL(`config/${table}.txt`, DATA), 'utf8'));
+      const warnings: string[] = [];
+      const typed = typeBySchema({ [table]: doc[table]! }, successSchema(spec, op).schema!, spec.resolveRef, warnings) as Record<string, unknown>;
+      assert.deepEqual(warnings, [], op.operationId);
+      assert.ok(typed[table] !== undefined);
+    }
+  });
+});
