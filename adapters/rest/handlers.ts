@@ -66,8 +66,9 @@ export function relayDownload(ctx: HandlerContext, path: string, query: string, 
       const first = await firstChunk(body);
       const head = first ? first.subarray(0, 64).toString('latin1') : '';
       if (/^\s*Error\b/.test(head)) {
+        const text = first!.toString('latin1') + (await drainText(body, 4096));
         body.destroy();
-        throw cameraErrorFromBody(head + (await drainText(body, 4096))) ?? new ProblemError('CAMERA_REJECTED');
+        throw cameraErrorFromBody(text) ?? new ProblemError('CAMERA_REJECTED');
       }
       res.status(200);
       res.setHeader('Content-Type', 'application/octet-stream');
