@@ -1,6 +1,6 @@
 // The cameras the gateway fronts: one client (pool, scheduler, breaker) and one Camera per entry.
 import { Camera } from '../adapters/cgi/camera.ts';
-import { CameraClient } from '../adapters/cgi/client.ts';
+import { CameraClient, type CameraClientOptions } from '../adapters/cgi/client.ts';
 import type { CameraConfig, CameraModel } from './config.ts';
 import type { Logger } from './logger.ts';
 
@@ -16,8 +16,10 @@ export interface CameraEntry {
 export class CameraRegistry {
   private readonly entries = new Map<string, CameraEntry>();
 
-  add(config: CameraConfig, logger: Logger, simulated = false): CameraEntry {
+  /** `tuning` overrides the client's defaults (timeouts, limits); tests use it for short timeouts. */
+  add(config: CameraConfig, logger: Logger, simulated = false, tuning: Partial<CameraClientOptions> = {}): CameraEntry {
     const client = new CameraClient({
+      ...tuning,
       baseUrl: config.baseUrl,
       username: config.username,
       password: config.password,

@@ -101,7 +101,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Gat
 }
 
 /** `http://user:password@host:port` → a camera whose credentials live apart from its address. */
-export function cameraFromUrl(url: string, id: string, model: CameraModel, where: string): CameraConfig {
+export function cameraFromUrl(url: string, id: string, model: CameraModel, where: string, userGivenApart = false): CameraConfig {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -109,7 +109,7 @@ export function cameraFromUrl(url: string, id: string, model: CameraModel, where
     throw new ConfigError(`${where} is not a URL`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`${where} must be http:// or https://`);
-  if (!parsed.username) throw new ConfigError(`${where} has no user name (http://user:password@host:port)`);
+  if (!parsed.username && !userGivenApart) throw new ConfigError(`${where} has no user name (http://user:password@host:port)`);
   if (!ID.test(id)) throw new ConfigError(`camera id ${JSON.stringify(id)} must match ${ID.source}`);
   return {
     id,
@@ -124,7 +124,7 @@ function cameraFromYaml(raw: unknown, where: string): CameraConfig {
   const c = asObject(raw, where);
   const id = str(c.id, `${where}.id`);
   const model = modelOf(c.model ?? DEFAULT_MODEL, `${where}.model`);
-  const camera = cameraFromUrl(str(c.url, `${where}.url`), id, model, `${where}.url`);
+  const camera = cameraFromUrl(str(c.url, `${where}.url`), id, model, `${where}.url`, c.username !== undefined);
   // Credentials may also be given apart from the URL, which keeps them out of a URL-shaped string.
   if (c.username !== undefined) camera.username = str(c.username, `${where}.username`);
   if (c.password !== undefined) camera.password = str(c.password, `${where}.password`);

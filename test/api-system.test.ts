@@ -197,7 +197,7 @@ describe('System behaviour', () => {
       r.on('end', () => cb(null, Buffer.concat(chunks)));
     });
     assert.equal(res.status, 200);
-    assert.match(res.headers['content-disposition'], /attachment/);
+    assert.match(String(res.headers['content-disposition']), /attachment/);
     const doc = JSON.parse((res.body as Buffer).toString('utf8'));
     assert.ok(doc.General, 'the backup holds the General table');
   });
@@ -210,7 +210,7 @@ describe('gateway auth and errors', () => {
     const res = await request(stack.app).get(url());
     assert.equal(res.status, 401);
     assert.equal(res.body.code, 'UNAUTHENTICATED');
-    assert.match(res.headers['www-authenticate'], /Basic/);
+    assert.match(String(res.headers['www-authenticate']), /Basic/);
   });
 
   it('takes a named Bearer token with its role', async () => {

@@ -1,6 +1,7 @@
 // A gateway in front of a simulator over real HTTP on loopback: what most API tests need.
 import type { Express } from 'express';
 import { Writable } from 'node:stream';
+import type { CameraClientOptions } from '../adapters/cgi/client.ts';
 import { buildApp } from '../gateway/app.ts';
 import { UserStore } from '../gateway/auth.ts';
 import { CameraRegistry } from '../gateway/cameras.ts';
@@ -31,7 +32,15 @@ export interface Stack {
 
 let sharedSpec: LoadedSpec | undefined;
 
-export async function startStack(options: { model?: CameraModel; sim?: SimulatorOptions; cameraPassword?: string } = {}): Promise<Stack> {
+export interface StackOptions {
+  model?: CameraModel;
+  sim?: SimulatorOptions;
+  /** The password the gateway uses for the camera, when it should differ from the camera's. */
+  cameraPassword?: string;
+  client?: Partial<CameraClientOptions>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const camPassword = 'cam-pass-Secret9';
   const sim = await startSimulator({ model: options.model ?? 'WV-V2530LK', username: 'admin', password: camPassword, ...options.sim });
   const logs: string[] = [];
@@ -47,6 +56,7 @@ export async function startStack(options: { model?: CameraModel; sim?: Simulator
     { id: 'cam1', baseUrl: sim.url, username: 'admin', password: options.cameraPassword ?? camPassword, model: options.model ?? 'WV-V2530LK' },
     logger,
     true,
+    options.client,
   );
   sharedSpec ??= loadSpec();
   const app = buildApp({

@@ -8,7 +8,7 @@ import { it } from 'node:test';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 it('starts with no configuration and answers within 10 s', { timeout: 30_000 }, async () => {
-  const env = { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
   for (const key of ['CAMERA_URL', 'CAMGATE_CONFIG', 'CAMGATE_ADMIN_PASSWORD']) delete env[key];
   const started = performance.now();
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

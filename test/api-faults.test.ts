@@ -1,0 +1,164 @@
+// Camera faults seen through the REST API: each ends in its catalog problem, nothing is retried
+// that must not be, and no secret appears in an answer.
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import request from 'supertest';
+import { buildApp } from '../gateway/app.ts';
+import { UserStore } from '../gateway/auth.ts';
+import { CameraRegistry } from '../gateway/cameras.ts';
+import { createLogger } from '../gateway/logger.ts';
+import { loadSpec } from '../gateway/spec.ts';
+import { basic, startStack, USERS, type Stack, type StackOptions } from './stack.ts';
+
+const admin = basic(USERS.admin);
+const GENERAL = '/api/v1/cameras/cam1/system/general';
+const stacks: Stack[] = [];
+after(async () => {
+  await Promise.all(stacks.map((s) => s.close()));
+});
+
+async function stack(options: StackOptions = {}): Promise<Stack> {
+  const s = await startStack(options);
+  stacks.push(s);
+  return s;
+}
+
+function assertNoSecrets(text: string): void {
+  assert.ok(!text.includes('cam-pass-Secret9'), 'camera password leaked');
+  assert.ok(!text.includes('wrong-password-9'), 'configured password leaked');
+  assert.ok(!/action=|name=General/.test(text), 'camera query string leaked');
+}
+
+describe('camera faults through REST', () => {
+  it('a hanging camera → 504 CAMERA_TIMEOUT', async () => {
+    const s = await stack({ client: { requestTimeoutMs: 300 } });
+    await request(s.app).get(GENERAL).set('Authorization', admin).expect(200);
+    s.sim.faults.hang = true;
+    const started = performance.now();
+    const res = await request(s.app).get(GENERAL).set('Authorization', admin);
+    s.sim.faults.hang = false;
+    assert.equal(res.status, 504);
+    assert.equal(res.body.code, 'CAMERA_TIMEOUT');
+    assert.ok(performance.now() - started < 2_000);
+    assertNoSecrets(res.text);
+  });
+
+  it('a dropped connection → 502 CAMERA_UNREACHABLE; the write is sent once, the read retried once', async () => {
+    const s = await stack();
+    await request(s.app).get(GENERAL).set('Authorization', admin).expect(200);
+    s.sim.faults.drop = true;
+    s.sim.resetStats();
+    const write = await request(s.app).patch(GENERAL).set('Authorization', admin).send({ General: { MachineName: 'x' } });
+    assert.equal(write.status, 502);
+    assert.equal(write.body.code, 'CAMERA_UNREACHABLE');
+    assert.equal(s.sim.requestLog.filter((r) => r.rawUrl.includes('action=setConfig')).length, 1, 'setConfig is never retried');
+    assertNoSecrets(write.text);
+    s.sim.resetStats();
+    const read = await request(s.app).get(GENERAL).set('Authorization', admin);
+    assert.equal(read.status, 502);
+    assert.equal(s.sim.requestLog.filter((r) => r.rawUrl.includes('action=getConfig')).length, 2, 'a read is retried once');
+    s.sim.faults.drop = false;
+  });
+
+  it('a wrong camera password → CAMERA_AUTH_FAILED, then CAMERA_LOCKED_OUT with Retry-After, at most 2 failed logins', async () => {
+    const s = await stack({ cameraPassword: 'wrong-password-9' });
+    const answers = await Promise.all(Array.from({ length: 30 }, () => request(s.app).get(GENERAL).set('Authorization', admin)));
+    const codes = new Set(answers.map((r) => r.body.code));
+    assert.ok(codes.has('CAMERA_AUTH_FAILED'), [...codes].join());
+    assert.ok([...codes].every((c) => c === 'CAMERA_AUTH_FAILED' || c === 'CAMERA_LOCKED_OUT'), [...codes].join());
+    const locked = answers.find((r) => r.body.code === 'CAMERA_LOCKED_OUT');
+    assert.ok(locked, 'the breaker opened');
+    assert.equal(locked.status, 503);
+    assert.ok(Number(locked.headers['retry-after']) > 0);
+    assert.ok(s.sim.stats.failedLogins <= 2, `camera saw ${s.sim.stats.failedLogins} failed logins`);
+    for (const r of answers) assertNoSecrets(r.text);
+  });
+
+  it('maps ErrorID 3, 5, 6 to 501, 502, 504', async () => {
+    const s = await stack();
+    for (const [id, status, code] of [
+      [3, 501, 'NOT_SUPPORTED_BY_MODEL'],
+      [5, 502, 'CAMERA_ERROR'],
+      [6, 504, 'CAMERA_TIMEOUT'],
+    ] as const) {
+      s.sim.faults.errorId = id;
+      const res = await request(s.app).get(GENERAL).set('Authorization', admin);
+      assert.equal(res.status, status, `ErrorID ${id}`);
+      assert.equal(res.body.code, code);
+      assert.equal(res.body.cameraErrorId, id);
+    }
+    s.sim.faults.errorId = null;
+  });
+
+  it('a full queue → 503 CAMERA_BUSY with Retry-After', async () => {
+    const s = await stack({ client: { maxInFlight: 1, queueLimit: 1 } });
+    await request(s.app).get(GENERAL).set('Authorization', admin).expect(200);
+    s.sim.faults.latencyMs = 200;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => request(s.app).get(GENERAL).set('Authorization', admin)));
+    s.sim.faults.latencyMs = 0;
+    const busy = answers.filter((r) => r.status === 503);
+    assert.ok(busy.length >= 3, answers.map((r) => r.status).join());
+    assert.equal(busy[0]!.body.code, 'CAMERA_BUSY');
+    assert.ok(Number(busy[0]!.headers['retry-after']) >= 1);
+    assert.equal(answers.filter((r) => r.status === 200).length, 6 - busy.length);
+  });
+});
+
+describe('silent setConfig failures', () => {
+  it('lists a field the camera ignored', async () => {
+    // A camera whose firmware has no LocalNo: it answers OK to the write and drops the key.
+    const dir = mkdtempSync(join(tmpdir(), 'camgate-sim-'));
+    cpSync(fileURLToPath(new URL('../simulator/data/', import.meta.url)), dir, { recursive: true });
+    const general = join(dir, 'config', 'General.txt');
+    writeFileSync(general, readFileSync(general, 'utf8').replace(/^table\.General\.LocalNo=.*\n/m, ''));
+    try {
+      const s = await stack({ sim: { dataDir: dir } });
+      const res = await request(s.app).patch(GENERAL).set('Authorization', admin).send({ General: { MachineName: 'kept', LocalNo: 5 } });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body.ignoredFields, ['/General/LocalNo']);
+      assert.equal(res.body.General.MachineName, 'kept');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('gateway endpoints', () => {
+  const spec = loadSpec();
+  const logger = createLogger('silent');
+  const users = new UserStore([{ name: 'admin', password: 'pw-admin-123', role: 'admin' }]);
+
+  it('/readyz says 503 until ready, /healthz is always 200', async () => {
+    let ready = false;
+    const app = buildApp({ spec, cameras: new CameraRegistry(), users, logger, isReady: () => ready });
+    await request(app).get('/readyz').expect(503);
+    await request(app).get('/healthz').expect(200);
+    ready = true;
+    await request(app).get('/readyz').expect(200);
+  });
+
+  it('closes /docs and /openapi.json when docs are not public', async () => {
+    const app = buildApp({ spec, cameras: new CameraRegistry(), users, logger, docsPublic: false });
+    const closed = await request(app).get('/openapi.json');
+    assert.equal(closed.status, 401);
+    assert.equal(closed.body.code, 'UNAUTHENTICATED');
+    await request(app).get('/openapi.json').set('Authorization', basic({ name: 'admin', password: 'pw-admin-123' })).expect(200);
+    const open = buildApp({ spec, cameras: new CameraRegistry(), users, logger });
+    await request(open).get('/openapi.json').expect(200);
+  });
+
+  it('refuses a JSON body over 64 kB with 413', async () => {
+    const app = buildApp({ spec, cameras: new CameraRegistry(), users, logger });
+    const res = await request(app)
+      .patch(GENERAL)
+      .set('Authorization', basic({ name: 'admin', password: 'pw-admin-123' }))
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ General: { MachineName: 'x'.repeat(70_000) } }));
+    assert.equal(res.status, 413);
+    assert.equal(res.body.code, 'PAYLOAD_TOO_LARGE');
+  });
+});
