@@ -1,7 +1,6 @@
 // buildApp(deps): the Express application. Everything it talks to comes in through deps, so tests
 // build it against the simulator and the same code runs in production.
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
 import swaggerUi from 'swagger-ui-express';
 import { compileCgiHandler, type OperationHandler } from '../adapters/rest/translator.ts';
 import { builtinHandlers, type HandlerContext, type HandlerFactory } from '../adapters/rest/handlers.ts';
@@ -10,6 +9,7 @@ import type { CameraRegistry } from './cameras.ts';
 import type { Logger } from './logger.ts';
 import { ProblemError, isProblem, type FieldError } from './problems.ts';
 import type { LoadedSpec, Operation } from './spec.ts';
+import { openApiValidator } from './validator.ts';
 
 export interface AppDeps {
   spec: LoadedSpec;
@@ -73,15 +73,7 @@ export function buildApp(deps: AppDeps): express.Express {
   api.use(authenticate(deps));
   api.use(authorize(spec));
   api.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'] }));
-  api.use(
-    OpenApiValidator.middleware({
-      apiSpec: spec.document as never,
-      validateRequests: { allowUnknownQueryParameters: false, removeAdditional: false },
-      validateResponses: deps.validateResponses ? { removeAdditional: false } : false,
-      validateSecurity: false,
-      ignoreUndocumented: false,
-    }),
-  );
+  api.use(openApiValidator(spec, deps.validateResponses === true));
   mountOperations(api, deps);
   app.use(spec.basePath, api);
 

@@ -106,13 +106,18 @@ function indexSpec(document: JsonObject): LoadedSpec {
   }
   const servers = document.servers as Array<{ url: string }> | undefined;
   const basePath = servers?.[0]?.url ?? '';
+  // Typing a camera answer resolves the same few references on every request: remember them.
+  const resolved = new Map<string, JsonObject>();
   const resolveRef = (ref: string): JsonObject => {
+    const hit = resolved.get(ref);
+    if (hit) return hit;
     if (!ref.startsWith('#/')) throw new Error(`only local references are supported: ${ref}`);
     let node: unknown = document;
     for (const part of ref.slice(2).split('/')) {
       node = (node as JsonObject | undefined)?.[part.replaceAll('~1', '/').replaceAll('~0', '~')];
     }
     if (node === undefined || node === null || typeof node !== 'object') throw new Error(`unresolved reference ${ref}`);
+    resolved.set(ref, node as JsonObject);
     return node as JsonObject;
   };
   return { document, operations, byId, resolveRef, basePath };

@@ -183,8 +183,19 @@ export function formatNc(nc: number): string {
   return nc.toString(16).padStart(8, '0');
 }
 
+// One call into the random source per 256 cnonces instead of one per request: a per-call
+// randomBytes showed up as 2% of the gateway's CPU under load.
+const CNONCE_BYTES = 16;
+let entropy = Buffer.alloc(0);
+let entropyAt = 0;
+
 export function newCnonce(): string {
-  return randomBytes(16).toString('hex');
+  if (entropyAt + CNONCE_BYTES > entropy.length) {
+    entropy = randomBytes(CNONCE_BYTES * 256);
+    entropyAt = 0;
+  }
+  entropyAt += CNONCE_BYTES;
+  return entropy.toString('hex', entropyAt - CNONCE_BYTES, entropyAt);
 }
 
 function hash(alg: string, s: string): string {
