@@ -204,7 +204,7 @@ const header = [
   '# Benchmark results',
   '',
   `Run ${new Date().toISOString()} by \`npm run bench\` on ${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}.`,
-  `HTTP windows of ${WINDOW_MS} ms, ${ROUNDS} rounds interleaved direct / camgate; the simulator and the gateway are separate processes (gateway LOG_LEVEL=warn).`,
+  `HTTP windows of ${WINDOW_MS} ms, ${ROUNDS} rounds interleaved direct / bare relay / camgate; the simulator, the relay and the gateway are separate processes (gateway LOG_LEVEL=warn).`,
   '',
 ];
 const codec = codecBench();
