@@ -36,6 +36,8 @@ declare module 'express-serve-static-core' {
 
 export const WARMUP_HEADER = 'x-camgate-warmup';
 const JSON_LIMIT = '64kb';
+/** The Problem schema's bound on `errors`. */
+const MAX_FIELD_ERRORS = 100;
 
 export function buildApp(deps: AppDeps): express.Express {
   const { spec, logger } = deps;
@@ -204,7 +206,7 @@ export function toProblem(err: unknown): ProblemError {
   // express-openapi-validator errors
   switch (e.status) {
     case 400:
-      return new ProblemError('VALIDATION_FAILED', { errors: (e.errors ?? []).map(fieldError) });
+      return new ProblemError('VALIDATION_FAILED', { errors: (e.errors ?? []).slice(0, MAX_FIELD_ERRORS).map(fieldError) });
     case 404:
       return new ProblemError('NOT_FOUND');
     case 405:

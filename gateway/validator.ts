@@ -40,7 +40,9 @@ export function openApiValidator(spec: LoadedSpec, validateResponses: boolean): 
   memoizeValidatorRouteCompilation();
   return OpenApiValidator.middleware({
     apiSpec: spec.document as never,
-    validateRequests: { allowUnknownQueryParameters: false, removeAdditional: false },
+    // Every field's error at once (design.md §5). Ajv warns that collecting all errors costs more
+    // on hostile input; the 64 kB body limit and maxItems on every array bound that work.
+    validateRequests: { allErrors: true, allowUnknownQueryParameters: false, removeAdditional: false },
     validateResponses: validateResponses ? { removeAdditional: false } : false,
     validateSecurity: false,
     ignoreUndocumented: false,

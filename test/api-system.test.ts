@@ -246,3 +246,17 @@ describe('gateway auth and errors', () => {
     assert.ok(!all.includes(USERS.admin.password));
   });
 });
+
+describe('validation errors', () => {
+  it('lists every field that does not fit, each with its pointer', async () => {
+    stack.sim.resetStats();
+    const res = await request(stack.app)
+      .patch(stack.spec.basePath + '/cameras/cam1/system/general')
+      .set('Authorization', admin)
+      .send({ General: { LocalNo: 'eight', Foo: 1 } });
+    assert.equal(res.status, 400);
+    const pointers = res.body.errors.map((e: { pointer: string }) => e.pointer).sort();
+    assert.deepEqual(pointers, ['/General/Foo', '/General/LocalNo']);
+    assert.equal(stack.sim.stats.requests, 0);
+  });
+});

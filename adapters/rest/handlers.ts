@@ -28,7 +28,7 @@ function summary(entry: CameraEntry, basePath: string): Record<string, unknown> 
       authFailures: stats.authFailures,
       lastError: entry.client.lastError ?? null,
     },
-    links: { self: `${basePath}/cameras/${entry.id}`, onvif: `/onvif/${entry.id}/device_service` },
+    links: { self: `${basePath}/cameras/${entry.id}` },
   };
   if (entry.name !== undefined) body.name = entry.name;
   return body;
