@@ -18,6 +18,8 @@ export interface CgiStep {
   path: string;
   action?: string;
   config?: string;
+  /** The table's first index is the video channel: picked by the Channel query parameter. */
+  channelIndexed?: boolean;
   params?: Record<string, string>;
   args?: Array<{ from: string; param: string; format?: string }>;
   result?: Record<string, { from: string; format?: string }>;

@@ -454,6 +454,18 @@ describe('typeBySchema', () => {
     assert.deepEqual(warnings, []);
   });
 
+  it('leaves writeOnly properties (secrets the camera reads back) out of the answer', () => {
+    const warnings: string[] = [];
+    const schema: JsonSchema = {
+      type: 'object',
+      additionalProperties: false,
+      properties: { UserName: { type: 'string' }, Password: { type: 'string', writeOnly: true }, Key: ref('Secret') },
+    };
+    const out = typeBySchema({ UserName: 'u', Password: 'hunter2', Key: 'k' }, schema, (r) => (r.endsWith('Secret') ? { type: 'string', writeOnly: true } : resolveRef(r)), warnings);
+    assert.deepEqual(out, { UserName: 'u' });
+    assert.deepEqual(warnings, []);
+  });
+
   it('escapes JSON pointer segments', () => {
     const warnings: string[] = [];
     typeBySchema({ 'a/b~c': 'x' }, { type: 'object', additionalProperties: { type: 'integer' } }, resolveRef, warnings);

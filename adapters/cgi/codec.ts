@@ -476,8 +476,11 @@ function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warni
     }
     const child = node[key];
     let childSchema: JsonSchema | undefined;
-    if (Object.hasOwn(properties, key)) childSchema = properties[key];
-    else if (typeof additional === 'object' && additional !== null) childSchema = additional as JsonSchema;
+    if (Object.hasOwn(properties, key)) {
+      childSchema = properties[key];
+      // A writeOnly value (a password the camera reads back) is never part of an answer.
+      if (childSchema !== undefined && (childSchema.writeOnly === true || deref(childSchema, ctx).writeOnly === true)) continue;
+    } else if (typeof additional === 'object' && additional !== null) childSchema = additional as JsonSchema;
     else if (additional === false) warnings.push(`${childPointer}: not in the schema, camera value kept as sent`);
     result[key] = childSchema === undefined ? child : typeNode(child, childSchema, ctx, warnings, childPointer, depth + 1);
   }
@@ -492,7 +495,7 @@ function mismatch(pointer: string, types: string[], node: CgiNode): string {
 /**
  * Converts the leaf strings of a parsed answer to the types its schema gives. A value that does
  * not fit is kept as the camera sent it and a warning `<pointer>: expected <type>, camera sent
- * '<raw>'` is added.
+ * '<raw>'` is added. Properties whose schema is `writeOnly` are left out.
  */
 export function typeBySchema(
   node: CgiNode | undefined,

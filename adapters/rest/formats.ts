@@ -41,9 +41,23 @@ export function fromCamera(format: string | undefined, value: string): unknown {
         .filter((v) => v.length > 0);
     case 'trim':
       return value.trim();
+    case 'bitset':
+      return bitsToChannels(value);
     default:
       throw new Error(`unknown x-cgi format ${format}`);
   }
+}
+
+/** `5` (bits 0 and 2) → channels [1, 3]: bit n is channel n+1, as the camera's URLs count. */
+function bitsToChannels(value: string): number[] {
+  const trimmed = value.trim();
+  if (!/^\d{1,10}$/.test(trimmed) || Number(trimmed) > 0xffffffff) {
+    throw new ProblemError('CAMERA_PROTOCOL_ERROR', { detail: 'the camera sent a state the gateway cannot read' });
+  }
+  const bits = Number(trimmed);
+  const channels: number[] = [];
+  for (let n = 0; n < 32; n++) if (Math.floor(bits / 2 ** n) % 2 === 1) channels.push(n + 1);
+  return channels;
 }
 
 export function toCamera(format: string | undefined, value: unknown, pointer: string): unknown {
@@ -55,9 +69,11 @@ export function toCamera(format: string | undefined, value: unknown, pointer: st
       return isoToCameraTime(String(value), pointer);
     case 'list':
       return Array.isArray(value) ? value.join(',') : value;
+    case 'bitset':
+      return Array.isArray(value) ? String(value.reduce((bits: number, ch) => bits + 2 ** (Number(ch) - 1), 0)) : value;
     default:
       throw new Error(`unknown x-cgi format ${format}`);
   }
 }
 
-export const KNOWN_FORMATS = new Set(['cameraTime', 'list', 'trim']);
+export const KNOWN_FORMATS = new Set(['cameraTime', 'list', 'trim', 'bitset']);

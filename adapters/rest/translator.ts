@@ -69,7 +69,7 @@ export function compileCgiHandler(ctx: TranslatorContext, op: Operation): Operat
       }
       const parsed = parseKeyValue(text);
       const warnings = parsed.warnings.slice();
-      let body = shapeBody(op, last.step, parsed.doc);
+      let body = shapeBody(op, last.step, parsed.doc, req);
       if (sent) body = { ...body, ignoredFields: ignoredFields(sent, parsed.doc) };
       const typed = typeBySchema(body as CgiNode, schema!, ctx.spec.resolveRef, warnings);
       if (warnings.length > 0) ctx.warn({ operationId: op.operationId, warnings }, 'camera answer did not fit the schema');
@@ -102,7 +102,8 @@ function paramsFor(s: CompiledStep, req: Request): Params {
   if (s.step.action === 'setConfig') {
     const config = s.step.config!;
     const body = req.body as Record<string, unknown> | undefined;
-    const table = toParams(body?.[config], config);
+    const prefix = s.step.channelIndexed ? `${config}[${channelIndex(req)}]` : config;
+    const table = toParams(body?.[config], prefix);
     if (table.length === 0) {
       throw new ProblemError('VALIDATION_FAILED', { errors: [{ pointer: `/${config}`, message: 'nothing to change' }] });
     }
@@ -125,7 +126,16 @@ function expectOk(text: string): void {
   }
 }
 
-function shapeBody(op: Operation, step: CgiStep, doc: CgiDoc): Record<string, unknown> {
+/**
+ * The table index of the request's channel: URLs count channels from 1 (the `Channel`
+ * parameter), config tables from 0. This is the one place that converts.
+ */
+function channelIndex(req: Request): number {
+  const channel = req.query.channel === undefined ? 1 : Number(req.query.channel);
+  return channel - 1;
+}
+
+function shapeBody(op: Operation, step: CgiStep, doc: CgiDoc, req: Request): Record<string, unknown> {
   if (step.result) {
     const body: Record<string, unknown> = {};
     for (const [name, map] of Object.entries(step.result)) {
@@ -141,7 +151,14 @@ function shapeBody(op: Operation, step: CgiStep, doc: CgiDoc): Record<string, un
     if (!(step.config in doc)) {
       throw new ProblemError('CAMERA_PROTOCOL_ERROR', { detail: `the camera's answer has no ${step.config} table` });
     }
-    return { [step.config]: doc[step.config] };
+    const table = doc[step.config];
+    if (!step.channelIndexed) return { [step.config]: table };
+    const index = channelIndex(req);
+    const entry = Array.isArray(table) ? table[index] : undefined;
+    if (entry === undefined || entry === null) {
+      throw new ProblemError('NOT_FOUND', { detail: `the camera has no channel ${index + 1} in ${step.config}` });
+    }
+    return { [step.config]: entry };
   }
   if (Object.keys(doc).length === 0) {
     throw new ProblemError('CAMERA_PROTOCOL_ERROR', { detail: `the camera's answer to ${op.operationId} is empty` });
