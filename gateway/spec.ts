@@ -34,6 +34,8 @@ export interface Operation {
   cgi: CgiStep[];
   handler: string | undefined;
   object: JsonObject;
+  /** Path-item and operation parameters together (the operation's win), references unresolved. */
+  parameters: JsonObject[];
 }
 
 export interface LoadedSpec {
@@ -93,6 +95,10 @@ function indexSpec(document: JsonObject): LoadedSpec {
       const cgi = rawCgi === undefined ? [] : ((Array.isArray(rawCgi) ? rawCgi : [rawCgi]) as CgiStep[]);
       const role = (object['x-role'] as Role | undefined) ?? (method === 'get' ? 'viewer' : 'operator');
       if (!ROLES.includes(role)) throw new Error(`${operationId}: x-role ${String(role)} is not a role`);
+      const own = (object.parameters as JsonObject[] | undefined) ?? [];
+      const shared = ((item as JsonObject).parameters as JsonObject[] | undefined) ?? [];
+      const key = (p: JsonObject) => (typeof p.$ref === 'string' ? p.$ref : `${String(p.in)}:${String(p.name)}`);
+      const parameters = [...shared.filter((p) => !own.some((o) => key(o) === key(p))), ...own];
       const op: Operation = {
         operationId,
         method,
@@ -101,6 +107,7 @@ function indexSpec(document: JsonObject): LoadedSpec {
         cgi,
         handler: typeof object['x-handler'] === 'string' ? object['x-handler'] : undefined,
         object,
+        parameters,
       };
       operations.push(op);
       byId.set(operationId, op);

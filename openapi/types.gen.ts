@@ -1193,8 +1193,7 @@ export interface operations {
                  *       "AccessFilter": {
                  *         "BannedList": [
                  *           "192.168.1.1"
-                 *         ],
-                 *         "Type": "BannedList"
+                 *         ]
                  *       }
                  *     }
                  */
@@ -1995,21 +1994,7 @@ export interface operations {
                 /**
                  * @example {
                  *       "Locales": {
-                 *         "DSTEnable": true,
-                 *         "DSTStart": {
-                 *           "Month": 3,
-                 *           "Week": -1,
-                 *           "Day": 0,
-                 *           "Hour": 2,
-                 *           "Minute": 0
-                 *         },
-                 *         "DSTEnd": {
-                 *           "Month": 10,
-                 *           "Week": -1,
-                 *           "Day": 0,
-                 *           "Hour": 3,
-                 *           "Minute": 0
-                 *         }
+                 *         "DSTEnable": true
                  *       }
                  *     }
                  */
