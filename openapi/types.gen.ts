@@ -1715,7 +1715,7 @@ export interface operations {
                  * @example {
                  *       "Holiday": {
                  *         "MonthMask": [
-                 *           3,
+                 *           null,
                  *           null,
                  *           null,
                  *           null,
