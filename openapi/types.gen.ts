@@ -34,6 +34,2624 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/cameras/{cameraId}/active-users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the users logged in to the camera
+         * @description Vendor document §4.12.3. Who is logged in, from which address and client, since when (camera local time, `Y-M-D H:m:S`). The camera spells these keys in lower case, unlike the account list; they are kept as sent. A separate path rather than `users/active`, so that an account named `active` stays reachable.
+         */
+        get: operations["listActiveUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/audio/input-channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Count the audio inputs
+         * @description Vendor document §4.3.1. The number of audio input channels the camera reports, passed on unchanged. (The vendor document's comment reads its own example `result=1` as "2 channels"; the gateway does not guess and reports the camera's number.)
+         */
+        get: operations["getAudioInputChannels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/audio/output-channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Count the audio outputs
+         * @description Vendor document §4.3.2. The number of audio output channels the camera reports, passed on unchanged (the document's comment reads `result=1` as "2 channels"; see `getAudioInputChannels`).
+         */
+        get: operations["getAudioOutputChannels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/alarm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the Alarm table
+         * @description Vendor document §4.9.2. The camera's alarm inputs (terminals). Indexed by alarm input, not by video channel: item n of the list is input n+1 (`alarm-input-slots` says how many the camera has), so the whole list is answered. Each input is on or off, has a name and a sensor type (normally closed or open), and runs its EventHandler when it triggers.
+         */
+        get: operations["getAlarmConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the Alarm table
+         * @description Vendor document §4.9.2. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take. Item n of the list is alarm input n+1; a `null` item leaves that input as it is.
+         */
+        patch: operations["patchAlarmConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/alarm-input-slots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the number of alarm inputs
+         * @description Vendor document §4.9.4. How many alarm inputs (terminals) the camera has: the length of the Alarm table.
+         */
+        get: operations["getAlarmInputSlots"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/alarm-input-states": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read which alarm inputs are active
+         * @description Vendor document §4.9.6. The alarm inputs that are in alarm now. The camera answers one integer whose bit n is input n+1; `active` lists those inputs counted from 1, `raw` is the integer as the camera sent it.
+         */
+        get: operations["getAlarmInputStates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/alarm-out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the AlarmOut table
+         * @description Vendor document §4.9.3. The camera's alarm outputs (terminals): item n of the list is output n+1 (`alarm-output-slots` says how many the camera has). Mode 0 = driven by events, 1 = forced on, 2 = forced off.
+         */
+        get: operations["getAlarmOutConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the AlarmOut table
+         * @description Vendor document §4.9.3. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take. Item n of the list is alarm output n+1; a `null` item leaves that output as it is.
+         */
+        patch: operations["patchAlarmOutConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/alarm-output-slots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the number of alarm outputs
+         * @description Vendor document §4.9.5. How many alarm outputs (terminals) the camera has: the length of the AlarmOut table.
+         */
+        get: operations["getAlarmOutputSlots"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/alarm-output-states": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read which alarm outputs are active
+         * @description Vendor document §4.9.7. The alarm outputs that are driven now. The camera answers one integer whose bit n is output n+1; `active` lists those outputs counted from 1, `raw` is the integer as the camera sent it. (The vendor support table titles this section "Get states of alarm input channels"; the section and its request are about outputs.)
+         */
+        get: operations["getAlarmOutputStates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/blind-detect": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the BlindDetect table of a channel
+         * @description Vendor document §4.9.8. Video blind detection of one video channel (the picture blocked, for example the lens covered): on or off, its sensitivity Level 1 (lowest) to 6 (highest), and the EventHandler the camera runs when it happens.
+         */
+        get: operations["getBlindDetectConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the BlindDetect table of a channel
+         * @description Vendor document §4.9.8. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchBlindDetectConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/caps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the event manager capabilities
+         * @description Vendor document §4.9.18. Which kinds of EventHandler action this camera supports (alarm output, beep, dejitter, MMS, mail, monitor tour, PTZ link, record, snapshot, time sections, local tip).
+         */
+        get: operations["getEventManagerCaps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/handlers/{event}": {
+        parameters: {
+            query?: {
+                /** @description Counted from 1: the video channel for motion-detect, blind-detect and loss-detect; the alarm input for alarm. The camera's table index is this number minus 1. */
+                channel?: components["parameters"]["EventHandlerChannel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description The event source whose EventHandler is meant, one of the four the vendor document names for §4.9.1: `alarm` (table Alarm), `motion-detect` (MotionDetect), `blind-detect` (BlindDetect), `loss-detect` (LossDetect). The tables without index (login-failure-alarm, storage-*, net-abort, ip-conflict) carry their EventHandler in their own resource.
+                 * @example motion-detect
+                 */
+                event: components["parameters"]["EventHandlerEvent"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the EventHandler of one event source
+         * @description Vendor document §4.9.1 (getConfig with name=`<Table>[n].EventHandler`). The EventHandler alone, of one alarm input or of one video channel's motion, blind or loss detection: when it acts (time sections) and what it does (record, snapshot, alarm outputs, mail, PTZ and the other linked actions). No x-cgi: the camera table's name depends on `event`, so a hand-written handler builds it.
+         */
+        get: operations["getEventHandler"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the EventHandler of one event source
+         * @description Vendor document §4.9.1. Writes only the fields sent, as `<Table>[n].EventHandler.<field>`, reads the EventHandler back and lists in `ignoredFields` what the camera did not take. Lists are written by position from index 0; a `null` item leaves that item as it is.
+         */
+        patch: operations["patchEventHandler"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/ip-conflict": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the IPConflict table
+         * @description Vendor document §4.9.15. The IP address conflict event: raised when another device on the network uses the camera's IP address. A single table (no index): Enable and the EventHandler.
+         */
+        get: operations["getIPConflictConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the IPConflict table
+         * @description Vendor document §4.9.15. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchIPConflictConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/login-failure-alarm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the LoginFailureAlarm table
+         * @description Vendor document §4.9.10. The login failure event: raised when logins to the camera fail (the number of tries allowed is a setting of the General table, says the vendor document); the camera can link it to mail and alarm outputs. A single table (no index): Enable and the EventHandler.
+         */
+        get: operations["getLoginFailureAlarmConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the LoginFailureAlarm table
+         * @description Vendor document §4.9.10. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchLoginFailureAlarmConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/loss-detect": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the LossDetect table of a channel
+         * @description Vendor document §4.9.9. Video loss detection of one video channel (no video signal): on or off, and the EventHandler the camera runs when it happens.
+         */
+        get: operations["getLossDetectConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the LossDetect table of a channel
+         * @description Vendor document §4.9.9. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchLossDetectConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/motion-detect": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the MotionDetect table of a channel
+         * @description Vendor document §4.8.1. Motion detection of one video channel: on or off, up to four detection windows (each a grid of 18 rows of 22 blocks stored as one integer per row, with its sensitivity and threshold) and the EventHandler the camera runs on motion. `motion-detect/regions` shows the grids as rows of 0 and 1.
+         */
+        get: operations["getMotionDetectConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the MotionDetect table of a channel
+         * @description Vendor document §4.8.1. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take. To change a window's Region here, send `DetectVersion: V3.0` along, as the vendor document requires; `motion-detect/regions` does that by itself.
+         */
+        patch: operations["patchMotionDetectConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/motion-detect/regions": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the motion detection grids of a channel
+         * @description Vendor document §4.8.1 (getConfig MotionDetect). Each detection window's region as 18 strings of 22 characters: one string per row from the top, one character per block from the left, `1` = motion in that block is watched, `0` = ignored. The camera stores a row as an integer whose bit n is block n+1 from the left; `motion-detect` shows that raw form. Item n of `windows` is window n (MotionDetectWindow[n]). No x-cgi: a hand-written handler turns the table into grids.
+         */
+        get: operations["getMotionDetectRegions"];
+        /**
+         * Replace the motion detection grids of a channel
+         * @description Vendor document §4.8.1 (setConfig MotionDetect). Takes grids in the form `GET` answers, turns each row into the camera's integer and writes the Region rows of the windows sent, with `DetectVersion=V3.0` as the vendor document requires along with a region change, in one setConfig; then reads the table back and lists in `ignoredFields` the rows the camera did not take. Item n of `windows` is window n; a `null` item, and windows past the end of the list, stay as they are. Every window sent needs all 18 rows of 22 blocks: a grid of another shape is refused before anything reaches the camera.
+         */
+        put: operations["putMotionDetectRegions"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/net-abort": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the NetAbort table
+         * @description Vendor document §4.9.14. The network disconnection event: raised when the camera loses its network link. A single table (no index): Enable and the EventHandler.
+         */
+        get: operations["getNetAbortConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the NetAbort table
+         * @description Vendor document §4.9.14. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchNetAbortConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/storage-failure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the StorageFailure table
+         * @description Vendor document §4.9.12. The storage access failure event: raised when the camera cannot read or write its storage. A single table (no index): Enable and the EventHandler.
+         */
+        get: operations["getStorageFailureConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the StorageFailure table
+         * @description Vendor document §4.9.12. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchStorageFailureConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/storage-low-space": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the StorageLowSpace table
+         * @description Vendor document §4.9.13. The storage low space event: raised when the camera's storage runs low on free space. A single table (no index): Enable and the EventHandler.
+         */
+        get: operations["getStorageLowSpaceConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the StorageLowSpace table
+         * @description Vendor document §4.9.13. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchStorageLowSpaceConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/storage-not-exist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the StorageNotExist table
+         * @description Vendor document §4.9.11. The storage-missing event: raised when the camera has no storage (memory card) to record to. A single table (no index): Enable and the EventHandler.
+         */
+        get: operations["getStorageNotExistConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the StorageNotExist table
+         * @description Vendor document §4.9.11. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchStorageNotExistConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the camera's user groups
+         * @description Vendor document §4.12.5. The groups an account can belong to and their authorities. The camera names the list `group` (singular), kept as sent.
+         */
+        get: operations["listUserGroups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/groups/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description The group's name (the camera has `admin` and usually `user`).
+                 * @example admin
+                 */
+                name: components["parameters"]["UserGroupNamePath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one user group
+         * @description Vendor document §4.12.4. One group and its authorities. The camera answers an unknown group with an error, reported as 422 CAMERA_REJECTED.
+         */
+        get: operations["getUserGroup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the camera's log entries, a page at a time
+         * @description Vendor document §4.13.1. Searches the camera's log for entries in a time range, optionally of one type, and answers them a page at a time.
+         *
+         *     The camera searches with a finder session: the gateway starts it (`startFind`, which answers a token; token 0 means nothing was found), reads entries from it (`doFind`, at most 100 per call) and always stops it (`stopFind`) — when the last page has been read, on any error, on a timeout and when the client goes away. Paging works as for recordings: pass `nextPageToken` as `pageToken`; a token is good for one request, only for the user and camera it was issued to, and for about a minute. With `pageToken`, the conditions of the first request apply.
+         *
+         *     Times are ISO 8601 local date-times of the camera's clock. Without `startTime`/`endTime` the search covers 2000-01-01T00:00:00 to 2037-12-31T23:59:59.
+         */
+        get: operations["listLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/logs/clear": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Clear the camera's whole log
+         * @description Vendor document §4.13.2. The camera deletes every log entry (it usually records the clearing itself as the first new entry). This destroys the audit trail, so it needs the admin role.
+         */
+        post: operations["clearLogs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/network/alarm-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the AlarmServer table
+         * @description Vendor document §4.7.10. The server the camera reports alarms to, and its periodic report. The camera reads the password back; the gateway never puts it in an answer (it is write-only).
+         */
+        get: operations["getAlarmServerConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change alarm server settings
+         * @description Vendor document §4.7.10. The password is sent to the camera and never answered. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchAlarmServerConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/network/basic": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the Network table
+         * @description Vendor document §4.7.2. Host and domain name, the default interface and, per interface (keyed by its name, such as `eth0`), its addressing: DHCP, IP address, mask, gateway, DNS servers and MTU.
+         */
+        get: operations["getNetworkConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change network addressing (admin)
+         * @description Vendor document §4.7.2. Changes how the camera is reached, so it needs the admin role. Interfaces are addressed by name: `{"Network": {"eth0": {"IPAddress": "..."}}}` writes `Network.eth0.IPAddress`. A new address or DHCP moves the camera away from the address the gateway uses, so the read-back can fail (502/504) and the gateway configuration must follow. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchNetworkConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/network/ddns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the DDNS providers
+         * @description Vendor document §4.7.4. The dynamic DNS providers the camera can register with, index 0 first; only one should be enabled. The camera reads the password back; the gateway never puts it in an answer (it is write-only).
+         */
+        get: operations["getDDNSConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change DDNS provider settings
+         * @description Vendor document §4.7.4. Providers are written by position (`DDNS[0]` is the first item); a `null` item leaves that provider as it is. Passwords are sent to the camera and never answered. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchDDNSConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/network/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the Email table
+         * @description Vendor document §4.7.5. The SMTP server, account, sender, up to three recipients and the periodic health report of mail notification. The camera reads the password back; the gateway never puts it in an answer (it is write-only).
+         */
+        get: operations["getEmailConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change e-mail notification settings
+         * @description Vendor document §4.7.5. Receivers are written by position; a `null` item leaves that recipient as it is. The password is sent to the camera and never answered. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchEmailConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/network/interfaces": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the camera's network interfaces
+         * @description Vendor document §4.7.1. Every network interface of the camera (wired, wireless, 3G) with its type and whether it is usable. Their names are the keys of the Network table.
+         */
+        get: operations["getNetworkInterfaces"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/network/ntp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the NTP table
+         * @description Vendor document §4.7.8. The NTP server the camera sets its clock from, how often, and its time zone.
+         */
+        get: operations["getNTPConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change NTP settings
+         * @description Vendor document §4.7.8. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchNTPConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/network/pppoe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the PPPoE table
+         * @description Vendor document §4.7.3. Whether the camera dials a PPPoE connection, and the account name. The camera reads the password back; the gateway never puts it in an answer (it is write-only).
+         */
+        get: operations["getPPPoEConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change PPPoE settings (admin)
+         * @description Vendor document §4.7.3. PPPoE decides how the camera reaches the network, so it needs the admin role. The password is sent to the camera and never answered. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchPPPoEConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/network/rtsp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the RTSP table
+         * @description Vendor document §4.7.9. The camera's RTSP server: on or off, its port, and the RTP port range.
+         */
+        get: operations["getRTSPConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change RTSP server settings
+         * @description Vendor document §4.7.9. A new port changes the stream URLs clients use. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchRTSPConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/network/upnp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the UPnP table
+         * @description Vendor document §4.7.6. Whether the camera asks the router (UPnP) to open ports, and the port mappings it asks for.
+         */
+        get: operations["getUPnPConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change UPnP port mapping
+         * @description Vendor document §4.7.6. Mappings are written by position (index 0-255); a `null` item leaves that mapping as it is. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchUPnPConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/network/upnp-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the state of UPnP port mapping
+         * @description Vendor document §4.7.7. Whether the router took the camera's UPnP port mappings, the inner and outer addresses, and the state of each mapping.
+         */
+        get: operations["getUPnPStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/alarm-search": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search for alarms
+         * @description Vendor document §4.10.7, control code `AlarmSearch` (arguments 0). Asks the PTZ device to search for alarms (the document says no more).
+         */
+        post: operations["startPtzAlarmSearch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/auto-movement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the PtzAutoMovement table
+         * @description Vendor document §4.10.2. Scheduled automatic movements: per PTZ port (first index) a list of tasks (second index), each running a scan, preset, pattern or tour in its time sections.
+         */
+        get: operations["getPtzAutoMovementConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the PtzAutoMovement table
+         * @description Vendor document §4.10.2. Writes only the fields sent (`null` leaves an entry of a list as it is), reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchPtzAutoMovementConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/auto-pan/start": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start rotating the head
+         * @description Vendor document §4.10.7, control code `AutoPanOn` (arguments 0). The head pans round continuously until `auto-pan/stop`.
+         */
+        post: operations["startPtzAutoPan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/auto-pan/stop": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop rotating the head
+         * @description Vendor document §4.10.7, control code `AutoPanOff` (arguments 0). Ends the rotation that `auto-pan/start` began.
+         */
+        post: operations["stopPtzAutoPan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/auto-scan/left-limit": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make the current direction the left limit
+         * @description Vendor document §4.10.7, control code `SetLeftLimit` (arguments 0). The current direction becomes the left end of the auto scan.
+         */
+        post: operations["setPtzAutoScanLeftLimit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/auto-scan/right-limit": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make the current direction the right limit
+         * @description Vendor document §4.10.7, control code `SetRightLimit` (arguments 0). The current direction becomes the right end of the auto scan.
+         */
+        post: operations["setPtzAutoScanRightLimit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/auto-scan/start": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start the auto scan
+         * @description Vendor document §4.10.7, control code `AutoScanOn` (arguments 0). The head sweeps between the left and right limits until `auto-scan/stop`.
+         */
+        post: operations["startPtzAutoScan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/auto-scan/stop": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop the auto scan
+         * @description Vendor document §4.10.7, control code `AutoScanOff` (arguments 0). Ends the sweep that `auto-scan/start` began.
+         */
+        post: operations["stopPtzAutoScan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/aux/{aux}/off": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Auxiliary function number; the current protocol's AuxMin/AuxMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                aux: components["parameters"]["PtzAux"];
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch an auxiliary function off
+         * @description Vendor document §4.10.7, control code `AuxOff` (arg1 = the auxiliary function number; what each number does is defined by the PTZ device, see `protocol-caps` AuxMin/AuxMax). Switches it off.
+         */
+        post: operations["switchOffPtzAux"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/aux/{aux}/on": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Auxiliary function number; the current protocol's AuxMin/AuxMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                aux: components["parameters"]["PtzAux"];
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch an auxiliary function on
+         * @description Vendor document §4.10.7, control code `AuxOn` (arg1 = the auxiliary function number; what each number does is defined by the PTZ device, see `protocol-caps` AuxMin/AuxMax). Switches it on.
+         */
+        post: operations["switchOnPtzAux"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the Ptz table
+         * @description Vendor document §4.10.1. The PTZ serial ports, one entry per port (index 0 = the first port; the index is the PTZ port, not a video channel): device address, line settings, protocol, and the preset the head returns to after a time without operation.
+         */
+        get: operations["getPtzConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of the Ptz table
+         * @description Vendor document §4.10.1. Writes only the fields sent (`null` leaves an entry of a list as it is), reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchPtzConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/lens": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start zooming, focusing or changing the iris
+         * @description Vendor document §4.10.7, control codes `ZoomWide`, `ZoomTele`, `FocusNear`, `FocusFar`, `IrisLarge`, `IrisSmall` with `action=start` and arguments 0. The lens keeps changing until `lens/stop`.
+         */
+        post: operations["startPtzLens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/lens/stop": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop zooming, focusing or changing the iris
+         * @description Vendor document §4.10.7, the lens codes with `action=stop` and arguments 0.
+         */
+        post: operations["stopPtzLens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/light": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch a light of a light controller
+         * @description Vendor document §4.10.7, control code `LightController` (arg1 = the address of the light controller, arg2 = the light number, arg3 = the switch: 1 = on, 0 = off).
+         */
+        post: operations["switchPtzLight"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/menu": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Operate the PTZ device's own menu
+         * @description Vendor document §4.10.7, control codes `Menu` (open), `Exit`, `Enter`, `MenuUp`, `MenuDown`, `MenuLeft`, `MenuRight` (arguments 0): the keys of the on-screen menu of the PTZ device, where its protocol has one (`protocol-caps` Menu).
+         */
+        post: operations["sendPtzMenuKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/move": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start panning or tilting
+         * @description Vendor document §4.10.7, control codes `Up`, `Down`, `Left`, `Right` with `action=start` (arg1 = 0, arg2 = the speed 1-8). The head keeps moving until `move/stop`.
+         */
+        post: operations["startPtzMove"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/move-directly": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Point and zoom at a rectangle of the picture
+         * @description Vendor document §4.10.9 (ptzBase.cgi moveDirectly). Turns and zooms the head so that the rectangle between the two screen points fills the picture. Screen coordinates run from 0 to 8192 on both axes, from the top left corner.
+         */
+        post: operations["movePtzDirectly"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/move/continuous": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move with pan, tilt and zoom speeds
+         * @description Vendor document §4.10.7, control codes `Continuously` with `action=start` (arg1 = horizontal speed, arg2 = vertical speed, arg3 = zoom speed, each -8 to 8, negative = left, down or wide; arg4 = timeout). The head moves until `move/continuous/stop` or the timeout.
+         */
+        post: operations["startPtzContinuousMove"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/move/continuous/stop": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop a continuous move
+         * @description Vendor document §4.10.7, control codes `Continuously` with `action=stop` and arguments 0.
+         */
+        post: operations["stopPtzContinuousMove"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/move/diagonal": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a diagonal move
+         * @description Vendor document §4.10.7, control codes `LeftUp`, `RightUp`, `LeftDown`, `RightDown` with `action=start` (arg1 = the vertical speed, arg2 = the horizontal speed, each 1-8). The head keeps moving until `move/stop`.
+         */
+        post: operations["startPtzDiagonalMove"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/move/stop": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop panning or tilting
+         * @description Vendor document §4.10.7, control codes `Up` ... `RightDown` with `action=stop` and arguments 0: ends the move that the same direction started.
+         */
+        post: operations["stopPtzMove"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/patterns/{pattern}": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                pattern: components["parameters"]["PtzPattern"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a pattern
+         * @description Vendor document §4.10.7, control code `ClearPattern` (arg1 = the pattern number). Removes the recorded pattern path.
+         */
+        delete: operations["clearPtzPattern"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/patterns/{pattern}/record-start": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                pattern: components["parameters"]["PtzPattern"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start recording a pattern
+         * @description Vendor document §4.10.7, control code `SetPatternBegin` (arg1 = the pattern number). The moves made from now on are recorded as the pattern, until `record-stop`.
+         */
+        post: operations["startPtzPatternRecording"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/patterns/{pattern}/record-stop": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                pattern: components["parameters"]["PtzPattern"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop recording a pattern
+         * @description Vendor document §4.10.7, control code `SetPatternEnd` (arg1 = the pattern number). Ends the recording and stores the pattern.
+         */
+        post: operations["stopPtzPatternRecording"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/patterns/{pattern}/start": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                pattern: components["parameters"]["PtzPattern"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a pattern
+         * @description Vendor document §4.10.7, control code `StartPattern` (arg1 = the pattern number). The head replays the recorded moves until `stop`.
+         */
+        post: operations["startPtzPattern"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/patterns/{pattern}/stop": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                pattern: components["parameters"]["PtzPattern"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop a pattern
+         * @description Vendor document §4.10.7, control code `StopPattern` (arg1 = the pattern number). Ends the replay. The command is sent with `action=start`: the code itself is the stop.
+         */
+        post: operations["stopPtzPattern"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/position": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Go to an absolute pan, tilt and zoom
+         * @description Vendor document §4.10.7, control code `PositionABS` (arg1 = pan angle 0-360°, arg2 = tilt angle 0-90°, arg3 = zoom factor, arg4 = speed 1-8, optional).
+         */
+        post: operations["movePtzToAbsolutePosition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/position/go-to": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Go to a position in the protocol's own units
+         * @description Vendor document §4.10.7, control code `Position` (arg1 = horizontal position, arg2 = vertical position, arg3 = zoom change). The document gives neither units nor ranges; prefer `position` (PositionABS) with angles.
+         */
+        post: operations["movePtzToPosition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/position/reset": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take the current direction as the reference
+         * @description Vendor document §4.10.7, control code `PositionReset` (arguments 0): the direction the head points to now becomes the reference (zero) of its positions.
+         */
+        post: operations["resetPtzPosition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/presets": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the PTZ presets
+         * @description Vendor document §4.10.5. The preset points stored on the camera. The camera answers `presets.presets[n].Index/Name`; the gateway gives the list as `presets` (empty when the camera has none).
+         */
+        get: operations["listPtzPresets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/presets/{preset}": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Preset point number. The current protocol's PresetMin/PresetMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                preset: components["parameters"]["PtzPreset"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Store the current position as a preset
+         * @description Vendor document §4.10.7, control code `SetPreset` (arg2 = the preset number). Stores where the head points now under this number, replacing a preset of the same number. The camera's protocol capabilities (`protocol-caps`, PresetMin/PresetMax) may allow fewer numbers.
+         */
+        put: operations["setPtzPreset"];
+        post?: never;
+        /**
+         * Delete a preset
+         * @description Vendor document §4.10.7, control code `ClearPreset` (arg2 = the preset number). Removes the preset point.
+         */
+        delete: operations["clearPtzPreset"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/presets/{preset}/goto": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Preset point number. The current protocol's PresetMin/PresetMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                preset: components["parameters"]["PtzPreset"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move to a preset
+         * @description Vendor document §4.10.7, control code `GotoPreset` (arg2 = the preset number). Turns the head to the stored preset point.
+         */
+        post: operations["gotoPtzPreset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/protocol-caps": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the capabilities of the current PTZ protocol
+         * @description Vendor document §4.10.4. The ranges of the protocol in use: speeds, preset, tour and pattern numbers, auxiliary functions, addresses. They bound the numbers that the control operations accept on this camera.
+         */
+        get: operations["getPtzProtocolCaps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/protocols": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the PTZ protocols the camera can speak
+         * @description Vendor document §4.10.3. The protocols the PTZ port can use, grouped by interface (`RS` = serial RS-485, `Coaxial` = over the video cable). The document marks this request "unsupported now".
+         */
+        get: operations["getPtzProtocols"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/reset": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore the PTZ defaults
+         * @description Vendor document §4.10.7, control code `Reset` (arguments 0). Restores the default configuration of the PTZ device, so it needs the admin role.
+         */
+        post: operations["resetPtz"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/status": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the PTZ status
+         * @description Vendor document §4.10.8. Where the head points and whether it moves: the move and zoom state, the last preset reached and the position as `pan,tilt,zoom`.
+         */
+        get: operations["getPtzStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/tours": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the PTZ tours
+         * @description Vendor document §4.10.6. The tour routines (preset sequences) stored on the camera. The camera answers `tours.tours[n].Index/Name`; the gateway gives the list as `tours` (empty when the camera has none).
+         */
+        get: operations["listPtzTours"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/tours/{tour}": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Tour path number; the current protocol's TourMin/TourMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                tour: components["parameters"]["PtzTour"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Clear a tour
+         * @description Vendor document §4.10.7, control code `ClearTour` (arg1 = the tour number). Removes every preset from the tour path.
+         */
+        delete: operations["clearPtzTour"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/tours/{tour}/presets/{preset}": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Preset point number. The current protocol's PresetMin/PresetMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                preset: components["parameters"]["PtzPreset"];
+                /**
+                 * @description Tour path number; the current protocol's TourMin/TourMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                tour: components["parameters"]["PtzTour"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Add a preset to a tour
+         * @description Vendor document §4.10.7, control code `AddTour` (arg1 = the tour number, arg2 = the preset number). Appends the preset point to the tour path.
+         */
+        put: operations["addPtzTourPreset"];
+        post?: never;
+        /**
+         * Remove a preset from a tour
+         * @description Vendor document §4.10.7, control code `DelTour` (arg1 = the tour number, arg2 = the preset number). Removes the preset point from the tour path.
+         */
+        delete: operations["deletePtzTourPreset"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/tours/{tour}/start": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Tour path number; the current protocol's TourMin/TourMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                tour: components["parameters"]["PtzTour"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a tour
+         * @description Vendor document §4.10.7, control code `StartTour` (arg1 = the tour number). The head visits the tour's presets in turn until the tour is stopped or another command moves it.
+         */
+        post: operations["startPtzTour"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/ptz/tours/{tour}/stop": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Tour path number; the current protocol's TourMin/TourMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                tour: components["parameters"]["PtzTour"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop a tour
+         * @description Vendor document §4.10.7, control code `StopTour` (arg1 = the tour number). The command is sent with `action=start`: the code itself is the stop.
+         */
+        post: operations["stopPtzTour"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/record/caps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the recording capabilities
+         * @description Vendor document §4.11.1. What the recorder of this camera can do: the longest pre-record time, the file length and size ranges, how files are cut, and whether holidays, sub-stream recording and resumed uploads are supported.
+         */
+        get: operations["getRecordCaps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/record/media-global": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the MediaGlobal table
+         * @description Vendor document §4.11.4. Which stream's format (main or sub stream) snapshots are taken in.
+         */
+        get: operations["getMediaGlobalConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change the snapshot format
+         * @description Vendor document §4.11.4. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchMediaGlobalConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/record/mode": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a channel's record mode
+         * @description Vendor document §4.11.3. Whether the channel records by its schedule (0), all the time (1) or not at all (2). The `channel` parameter (from 1) picks the video channel.
+         */
+        get: operations["getRecordModeConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a channel's record mode
+         * @description Vendor document §4.11.3. 0 = by schedule, 1 = always, 2 = off. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take. The `channel` parameter (from 1) picks the video channel.
+         */
+        patch: operations["patchRecordModeConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/record/schedule": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a channel's record schedule
+         * @description Vendor document §4.11.2. The pre-record time and the weekly schedule: per week day (0 = Sunday) up to 24 periods `mask hh:mm:ss-hh:mm:ss`, the mask saying what is recorded (1 regular, 2 motion detection, 4 alarm, 8 card; bits add up). The `channel` parameter (from 1) picks the video channel.
+         */
+        get: operations["getRecordConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a channel's record schedule
+         * @description Vendor document §4.11.2. Days and periods are written by position; `null` leaves a day or period as it is, so one period can be changed alone. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take. The `channel` parameter (from 1) picks the video channel.
+         */
+        patch: operations["patchRecordConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/recordings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List recorded media files, a page at a time
+         * @description Vendor document §4.11.5. Searches the camera's storage for recorded files of one channel that overlap a time range, optionally narrowed by file type, flag, triggering event, directory and stream, and answers them a page at a time.
+         *
+         *     The camera searches with a finder session: the gateway creates it (`factory.create`), arms it with the conditions (`findFile`), reads files from it (`findNextFile`, at most 100 per call) and always closes and destroys it (`close`, `destroy`) — when the last page has been read, on any error, on a timeout and when the client goes away. While more files remain, the answer carries a `nextPageToken`; pass it as `pageToken` to get the next page. A token is good for one request, only for the user and camera it was issued to, and for about a minute; an unused session is closed on the camera after that. With `pageToken`, the search conditions of the first request apply and the others sent are ignored; `pageSize` may change from page to page. An error ends the session (start again without a token), except `503 CAMERA_BUSY`, after which the same token may be retried.
+         *
+         *     Times are ISO 8601 local date-times of the camera's clock (`2024-05-01T12:00:00`, no zone: the camera keeps local time). Without `startTime`/`endTime` the search covers 2000-01-01T00:00:00 to 2037-12-31T23:59:59. When nothing matches, the camera answers `Error` to `findFile`; the gateway answers an empty page.
+         */
+        get: operations["listRecordings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/snapshot/schedule": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one channel's snapshot schedule (Snap table)
+         * @description Vendor document §4.4.1. When the camera takes snapshots by itself: for each weekday (TimeSection index 0 = Sunday .. 6 = Saturday) a list of time sections `mask hh:mm:ss-hh:mm:ss`, where the mask's bits select the snapshot kinds (bit 0 regular, bit 1 motion detection, bit 2 alarm, bit 3 card). The `channel` parameter picks the video channel (from 1); the camera's table index is channel - 1.
+         */
+        get: operations["getSnapConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change one channel's snapshot schedule
+         * @description Vendor document §4.4.1. Time sections are written by position (`TimeSection[weekday][n]`); a `null` day or section leaves it as it is. Writes only what was sent to the channel's entry (`Snap[channel-1]`), reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchSnapConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/storage/caps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the storage capabilities
+         * @description Vendor document §6.1.3. Whether the camera supports a redundant disk and limits on remote storage.
+         */
+        get: operations["getStorageCaps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/storage/device-names": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the storage devices' names
+         * @description Vendor document §6.1.1. The names of the camera's storage devices (for example `/dev/sda0`), as the camera writes them.
+         */
+        get: operations["getStorageDeviceNames"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/storage/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the state and capacity of the storage devices
+         * @description Vendor document §6.1.2. Per storage device its state and, per partition, its use, capacity, bytes used and whether it has failed.
+         */
+        get: operations["getStorageDevices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/storage/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the storage groups
+         * @description Vendor document §6.2.2. The storage groups (directories recordings go to): name, memo, how long files are kept, whether old files are overwritten, per-channel limits, and the rules that build file paths.
+         */
+        get: operations["getStorageGroupConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change storage groups
+         * @description Vendor document §6.2.2. Groups and their channels are written by position; `null` leaves an item as it is. The path rules cannot be changed. A text with `&` is refused with 400, because this firmware cannot receive it. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchStorageGroupConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/storage/record-storage-point": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read where a channel's recordings are stored
+         * @description Vendor document §6.2.1. For each kind of recording and snapshot of the channel (scheduled, video detection, alarm, other events), the local, redundant and remote directory, and how the remote copy is kept in step. The `channel` parameter (from 1) picks the video channel.
+         */
+        get: operations["getRecordStoragePointConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change where a channel's recordings are stored
+         * @description Vendor document §6.2.1. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take. The `channel` parameter (from 1) picks the video channel.
+         */
+        patch: operations["patchRecordStoragePointConfig"];
+        trace?: never;
+    };
     "/cameras/{cameraId}/system/access-filter": {
         parameters: {
             query?: never;
@@ -664,6 +3282,646 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/cameras/{cameraId}/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the camera's user accounts
+         * @description Vendor document §4.12.2. Every account the camera knows, with its group, flags and authorities. Passwords are never part of the answer. The list keeps the camera's own key `users`.
+         */
+        get: operations["listUsers"];
+        put?: never;
+        /**
+         * Add a user account to the camera
+         * @description Vendor document §4.12.6. Creates the account `user.Name` with its password, group (`admin` has every authority, `user` may only watch live and recorded video) and flags. `Sharable` lets the account log in from several places at once; `Reserved` protects it from deletion. The camera refuses a name it already has (422).
+         */
+        post: operations["createUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/users/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one user account
+         * @description Vendor document §4.12.1. One account by name, without its password. The camera does not tell a missing account apart from other refused parameters: an unknown name comes back as 422 CAMERA_REJECTED.
+         */
+        get: operations["getUser"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete one user account
+         * @description Vendor document §4.12.7. Removes the account. The camera refuses (422) an unknown name and an account marked `Reserved`.
+         */
+        delete: operations["deleteUser"];
+        options?: never;
+        head?: never;
+        /**
+         * Change fields of one user account
+         * @description Vendor document §4.12.8. Sends only the fields given (memo, group, flags), then reads the account back. The name and the password are not changed here (see `password`).
+         */
+        patch: operations["patchUser"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/users/{name}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change a user account's password
+         * @description Vendor document §4.12.9. The camera checks the current password before it takes the new one; a wrong current password comes back as 422. Neither password is ever answered or logged. Changing the password of the account the gateway itself logs in with cuts the gateway off that camera until its configuration carries the new password.
+         */
+        post: operations["changeUserPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/channel-title": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one channel's title (ChannelTitle table)
+         * @description Vendor document §4.5.7. The name of the video channel; VideoWidget decides whether it is drawn into the picture. The `channel` parameter picks the video channel (from 1); the camera's table index is channel - 1.
+         */
+        get: operations["getChannelTitleConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Rename one channel
+         * @description Vendor document §4.5.7. Sets `ChannelTitle[channel-1].Name`; with `VideoWidget.ChannelTitle.EncodeBlend` true the new name appears in the video. Reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchChannelTitleConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/color": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one channel's colour settings (VideoColor table)
+         * @description Vendor document §4.5.2. Brightness, contrast, hue and saturation of the picture, as a list of colour configs (index 0 = config 1, ...), each effective during its own time section. The `channel` parameter picks the video channel (from 1); the camera's table index is channel - 1.
+         */
+        get: operations["getVideoColorConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change one channel's colour settings
+         * @description Vendor document §4.5.2. Colour configs are addressed by position: the first item of the list is config 1 (`VideoColor[channel-1][0]`); a `null` item leaves that config as it is. Writes only the fields sent, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchVideoColorConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/encode": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one channel's encoder settings (Encode table)
+         * @description Vendor document §4.5.5. Video and audio encoding of the channel's streams: MainFormat (0 regular, 1 motion detection, 2 alarm, 3 emergency recording), ExtraFormat (0 = extra stream 1, ...) and SnapFormat (snapshot types, same order as MainFormat). The `channel` parameter picks the video channel (from 1); the camera's table index is channel - 1.
+         */
+        get: operations["getEncodeConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change one channel's encoder settings
+         * @description Vendor document §4.5.5. Streams are addressed by position in MainFormat, ExtraFormat and SnapFormat; a `null` item leaves that stream as it is. Bit rate, compression and resolution must be among what `encode-config-caps` offers; the camera decides, and a value it does not take shows in `ignoredFields` (or as 422). Writes only the fields sent to `Encode[channel-1]`, then reads the table back.
+         */
+        patch: operations["patchEncodeConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/encode-caps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the camera's encoder capabilities
+         * @description Vendor document §4.5.3. What the encoder can do as a whole: privacy masks (covers), overlay titles, extra streams per channel, preview and playback split modes. The answer keeps the camera's field names.
+         */
+        get: operations["getEncodeCaps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/encode-config-caps": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read what one channel's encoder settings may be
+         * @description Vendor document §4.5.4. For the channel given by `channel` (from 1, passed to the camera as it is): the bit-rate range, compressions, maximum frame rate and resolutions allowed for each main stream type (MainFormat 0 regular, 1 motion, 2 alarm), each extra stream (ExtraFormat 0 = extra stream 1, ...) and each snapshot type (SnapFormat). The camera answers a list indexed by its 0-based channel; the gateway passes it on as the camera sent it (for channel 1 that is one entry, `caps[0]`). The values stay the camera's comma-separated text: `BitRateOptions` is `min,max` in kbit/s.
+         */
+        get: operations["getEncodeConfigCaps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/encode-roi": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one channel's region-of-interest encoding (VideoEncodeROI table)
+         * @description Vendor document §4.5.6. Whether the encoder follows moving objects as its region of interest (DynamicTrack). The `channel` parameter picks the video channel (from 1); the camera's table index is channel - 1.
+         */
+        get: operations["getVideoEncodeRoiConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change one channel's region-of-interest encoding
+         * @description Vendor document §4.5.6. Writes only the fields sent to `VideoEncodeROI[channel-1]`, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchVideoEncodeRoiConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/focus/adjust": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move the lens to a focus and zoom position
+         * @description Vendor document §4.5.11. Drives the motorised lens of the channel (`channel`, from 1, passed to the camera as it is) to absolute focus and zoom positions between 0 and 1; -1 returns that axis to position 0. Only the models with a motorised lens (WV-V1330L1, WV-V2530L1) have it; the others answer 501.
+         */
+        post: operations["adjustFocus"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/focus/auto": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run the automatic focus once
+         * @description Vendor document §4.5.13. The camera focuses the channel's lens (`channel`, from 1, passed to the camera as it is) by itself; poll `focus/status` until it says `Normal`. Only the models with a motorised lens (WV-V1330L1, WV-V2530L1) have it; the others answer 501.
+         */
+        post: operations["autoFocus"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/focus/continuous": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start or stop moving the focus or zoom motor
+         * @description Vendor document §4.5.12. Drives one lens motor of the channel (`channel`, from 1, passed to the camera as it is) at a speed between -1 and 1 (positive forwards, negative backwards) until it reaches its end; 0 stops it. Move one axis at a time and send -1 for the other one, as the camera expects. Only the models with a motorised lens (WV-V1330L1, WV-V2530L1) have it; the others answer 501.
+         */
+        post: operations["adjustFocusContinuously"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/focus/status": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the lens position and whether it is still focusing
+         * @description Vendor document §4.5.14. The current focus and zoom positions (0 to 1) of the channel's lens (`channel`, from 1, passed to the camera as it is) and its state: `Autofocus` while an automatic focus runs, `Normal` once it is done. Only the models with a motorised lens (WV-V1330L1, WV-V2530L1) have it; the others answer 501.
+         */
+        get: operations["getFocusStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/input-channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Count the video inputs
+         * @description Vendor document §4.5.8. The number of video input channels; valid `channel` values are 1 to this number.
+         */
+        get: operations["getVideoInputChannels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/input-focus": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one channel's focus settings (VideoInFocus table)
+         * @description Vendor document §5.1.1. Focus mode, focus limit, sensitivity and IR correction, as a list of three configs: 0 normal, 1 day, 2 night. The `channel` parameter picks the video channel (from 1); the camera's table index is channel - 1.
+         */
+        get: operations["getVideoInFocusConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change one channel's focus settings
+         * @description Vendor document §5.1.1. Configs are addressed by position (0 normal, 1 day, 2 night); a `null` item leaves that config as it is. Writes only the fields sent to `VideoInFocus[channel-1]`, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchVideoInFocusConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/input-options": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one channel's image sensor settings (VideoInOptions table)
+         * @description Vendor document §4.5.15. Exposure, gain, iris, white balance, backlight, day/night colour, mirror/flip/rotation, flash and synchronisation of the video input. The top level is the day (or only) setting; NightOptions and NormalOptions (and DayOptions where the camera has them) are the sets the camera switches to by brightness or time (NightOptions.SwitchMode). The `channel` parameter picks the video channel (from 1); the camera's table index is channel - 1.
+         */
+        get: operations["getVideoInOptionsConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change one channel's image sensor settings
+         * @description Vendor document §4.5.15. Writes only the fields sent to `VideoInOptions[channel-1]`, reads the table back and lists in `ignoredFields` what the camera did not take. Some fields only take effect in a mode (GainRed/GainGreen/GainBlue with WhiteBalance `Custom`, ExposureValue1/2 with the exposure mode); the camera may need the mode set in an earlier request.
+         */
+        patch: operations["patchVideoInOptionsConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/input-sharpness": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one channel's sharpness settings (VideoInSharpness table)
+         * @description Vendor document §5.1.3. Sharpness and its level, as a list of three configs: 0 normal, 1 day, 2 night. The `channel` parameter picks the video channel (from 1); the camera's table index is channel - 1.
+         */
+        get: operations["getVideoInSharpnessConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change one channel's sharpness settings
+         * @description Vendor document §5.1.3. Configs are addressed by position (0 normal, 1 day, 2 night); a `null` item leaves that config as it is. Writes only the fields sent to `VideoInSharpness[channel-1]`, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchVideoInSharpnessConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/input-zoom": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one channel's zoom settings (VideoInZoom table)
+         * @description Vendor document §5.1.2. Digital zoom on/off, zoom speed and zoom limit, as a list of three configs: 0 normal, 1 day, 2 night. The `channel` parameter picks the video channel (from 1); the camera's table index is channel - 1.
+         */
+        get: operations["getVideoInZoomConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change one channel's zoom settings
+         * @description Vendor document §5.1.2. Configs are addressed by position (0 normal, 1 day, 2 night); a `null` item leaves that config as it is. Writes only the fields sent to `VideoInZoom[channel-1]`, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchVideoInZoomConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/max-extra-streams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read how many extra (sub) streams the camera offers
+         * @description Vendor document §4.5.1. The number of extra streams per channel besides the main stream (1 to 3); `Encode.ExtraFormat` has that many entries.
+         */
+        get: operations["getMaxExtraStreams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/standard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the video standard (PAL or NTSC)
+         * @description Vendor document §4.5.9. The video standard of the whole camera, which sets the frame rates it offers (25/50 for PAL, 30/60 for NTSC) and the sizes of the fixed resolutions.
+         */
+        get: operations["getVideoStandardConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change the video standard
+         * @description Vendor document §4.5.9. Sets PAL or NTSC, reads the value back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchVideoStandardConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/widget": {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read one channel's overlays (VideoWidget table)
+         * @description Vendor document §4.5.10. The channel-title and time-title overlays (colours, position, whether they are blended into the encoded video) and the privacy masks (Covers, up to 4 regions). Colours are [red, green, blue, alpha] 0-255; rectangles are [left, top, right, bottom] in a 0-8191 coordinate space. The `channel` parameter picks the video channel (from 1); the camera's table index is channel - 1.
+         */
+        get: operations["getVideoWidgetConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change one channel's overlays
+         * @description Vendor document §4.5.10. Colour and rectangle components and cover regions are written by position; a `null` leaves that one as it is. For the channel title only the top-left corner counts: the camera expects Rect[2] = Rect[0] and Rect[3] = Rect[1]. Writes only the fields sent to `VideoWidget[channel-1]`, reads the table back and lists in `ignoredFields` what the camera did not take.
+         */
+        patch: operations["patchVideoWidgetConfig"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -705,6 +3963,111 @@ export interface components {
             /** @enum {string} */
             Type?: "TrustList" | "BannedList";
         };
+        AlarmConfig: {
+            Alarm: components["schemas"]["AlarmTable"];
+        };
+        AlarmConfigPatch: {
+            Alarm?: components["schemas"]["AlarmTablePatch"];
+        };
+        AlarmConfigPatched: {
+            Alarm: components["schemas"]["AlarmTable"];
+            ignoredFields: components["schemas"]["IgnoredFields"];
+        };
+        AlarmInput: {
+            /** @description Alarms from this input on or off. */
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandler"];
+            /** @description Name of the input. */
+            Name?: string;
+            /**
+             * @description NC = normally closed
+             * @enum {string}
+             */
+            SensorType?: "NC" | "NO";
+        };
+        AlarmInputPatch: {
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+            Name?: string;
+            /** @enum {string} */
+            SensorType?: "NC" | "NO";
+        } | null;
+        AlarmOutConfig: {
+            AlarmOut: components["schemas"]["AlarmOutTable"];
+        };
+        AlarmOutConfigPatch: {
+            AlarmOut?: components["schemas"]["AlarmOutTablePatch"];
+        };
+        AlarmOutConfigPatched: {
+            AlarmOut: components["schemas"]["AlarmOutTable"];
+            ignoredFields: components["schemas"]["IgnoredFields"];
+        };
+        AlarmOutPort: {
+            /**
+             * @description 0 = driven by events
+             * @enum {integer}
+             */
+            Mode?: 0 | 1 | 2;
+            /** @description Name of the output. */
+            Name?: string;
+        };
+        AlarmOutPortPatch: {
+            /** @enum {integer} */
+            Mode?: 0 | 1 | 2;
+            Name?: string;
+        } | null;
+        /** @description The alarm outputs; item n is alarm output n+1. */
+        AlarmOutTable: components["schemas"]["AlarmOutPort"][];
+        /** @description Outputs by position from output 1; a `null` item leaves that output as it is. */
+        AlarmOutTablePatch: components["schemas"]["AlarmOutPortPatch"][];
+        AlarmServerConfig: {
+            AlarmServer: components["schemas"]["AlarmServerTable"];
+        };
+        AlarmServerConfigPatch: {
+            AlarmServer?: components["schemas"]["AlarmServerTablePatch"];
+        };
+        AlarmServerConfigPatched: {
+            AlarmServer: components["schemas"]["AlarmServerTable"];
+            ignoredFields: components["schemas"]["IgnoredFields"];
+        };
+        /** @description The vendor document's table lists Address, Enable and Port; its example answer also has the other keys, which are typed from that example. */
+        AlarmServerTable: {
+            /** @description Alarm server name or IP address. */
+            Address?: components["schemas"]["NetworkHost"];
+            /** @description Reporting to the alarm server on or off. */
+            Enable?: boolean;
+            /** @description Password for the alarm server. The camera reads it back; the gateway never answers it. */
+            Password?: string;
+            /** @description Port of the alarm server. */
+            Port?: components["schemas"]["NetworkPort"];
+            /** @description Protocol name of the alarm server. */
+            Protocol?: string;
+            /** @description Time of day (HH:mm:ss) of the periodic report. */
+            ReportTime?: string;
+            /** @description Day of the periodic report. Undocumented (the example has 2); read like the day fields of AutoMaintain: -1 never, 0-6 Sunday to Saturday, 7 every day. */
+            ReportWeekDay?: number;
+            /** @description Account on the alarm server. */
+            UserName?: string;
+        };
+        AlarmServerTablePatch: {
+            Address?: components["schemas"]["NetworkHost"];
+            Enable?: boolean;
+            /** @description Password for the alarm server (never answered). */
+            Password?: string;
+            Port?: components["schemas"]["NetworkPort"];
+            Protocol?: string;
+            ReportTime?: string;
+            ReportWeekDay?: number;
+            UserName?: string;
+        };
+        /** @description The alarm inputs; item n is alarm input n+1 (not a video channel). */
+        AlarmTable: components["schemas"]["AlarmInput"][];
+        /** @description Inputs by position from input 1; a `null` item leaves that input as it is. */
+        AlarmTablePatch: components["schemas"]["AlarmInputPatch"][];
+        AudioChannelCount: {
+            /** @description The number the camera reports (`result=`), unchanged. The vendor document's comment reads its example `result=1` as two channels; that contradicts the number itself, so no offset is applied. */
+            channels: number;
+        };
         AutoMaintainConfig: {
             AutoMaintain: components["schemas"]["AutoMaintainTable"];
         };
@@ -742,6 +4105,29 @@ export interface components {
             AutoStartUpHour?: number;
             AutoStartUpMinute?: number;
         };
+        BlindDetectConfig: {
+            BlindDetect: components["schemas"]["BlindDetectTable"];
+        };
+        BlindDetectConfigPatch: {
+            BlindDetect?: components["schemas"]["BlindDetectTablePatch"];
+        };
+        BlindDetectConfigPatched: {
+            BlindDetect: components["schemas"]["BlindDetectTable"];
+            ignoredFields: components["schemas"]["IgnoredFields"];
+        };
+        /** @description One video channel's entry of the BlindDetect table. */
+        BlindDetectTable: {
+            /** @description Blind detection on or off for this channel. */
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandler"];
+            /** @description Sensitivity */
+            Level?: number;
+        };
+        BlindDetectTablePatch: {
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+            Level?: number;
+        };
         CameraSummary: {
             health?: {
                 authFailures?: number;
@@ -761,15 +4147,529 @@ export interface components {
             /** @description True when this is the built-in simulator. */
             simulated?: boolean;
         };
+        ChannelTitleConfig: {
+            ChannelTitle: components["schemas"]["ChannelTitleTable"];
+        };
+        ChannelTitleConfigPatch: {
+            ChannelTitle?: components["schemas"]["ChannelTitleTablePatch"];
+        };
+        ChannelTitleConfigPatched: {
+            ChannelTitle: components["schemas"]["ChannelTitleTable"];
+            ignoredFields: components["schemas"]["IgnoredFields"];
+        };
+        ChannelTitleTable: {
+            /** @description The channel's title. */
+            Name?: string;
+        };
+        ChannelTitleTablePatch: {
+            /** @description The channel's title. */
+            Name?: string;
+        };
         ConfigRestoreRequest: {
             /** @description Config table names as the camera spells them (for example `UPnP`, `Network`). */
             names: string[];
+        };
+        DDNSConfig: {
+            /** @description The DDNS providers the camera knows, index 0 first. At most one should be enabled. */
+            DDNS: components["schemas"]["DDNSProvider"][];
+        };
+        DDNSConfigPatch: {
+            /** @description Providers by position (index 0 first); `null` leaves that provider as it is. */
+            DDNS?: components["schemas"]["DDNSProviderPatch"][];
+        };
+        DDNSConfigPatched: {
+            DDNS: components["schemas"]["DDNSProvider"][];
+            ignoredFields: components["schemas"]["IgnoredFields"];
+        };
+        /** @description The camera's built-in host name; only used with the Private DDNS and QUICK DDNS protocols. */
+        DDNSDefaultHostName: {
+            /** @description True = register the default host name; false = use HostName. */
+            Enable?: boolean;
+            /** @description The default host name. The camera does not allow changing it. */
+            readonly HostName?: components["schemas"]["NetworkHost"];
+        };
+        DDNSProvider: {
+            /** @description DDNS server name or IP address. */
+            Address?: components["schemas"]["NetworkHost"];
+            DefaultHostName?: components["schemas"]["DDNSDefaultHostName"];
+            /** @description Several providers can be configured; only one should be enabled. */
+            Enable?: boolean;
+            /** @description The host name this camera registers. */
+            HostName?: components["schemas"]["NetworkHost"];
+            /** @description Update interval in minutes. */
+            KeepAlive?: number;
+            /** @description DDNS account password. The camera reads it back; the gateway never answers it. */
+            Password?: string;
+            /** @description Port of the DDNS server. */
+            Port?: components["schemas"]["NetworkPort"];
+            /** @description The provider type. The vendor document lists "NO-IP DDNS", "Dyndns DDNS", "Private DDNS" and "QUICK DDNS", but its own example answer sends " Quick DDNS" (leading space, other capitalisation), so the read schema takes any such name, with one optional leading space, and keeps it exactly as the camera sent it. */
+            Protocol?: string;
+            /** @description DDNS account name. */
+            UserName?: string;
+        };
+        DDNSProviderPatch: {
+            Address?: components["schemas"]["NetworkHost"];
+            /** @description Only Enable can be changed; the default host name itself is fixed. */
+            DefaultHostName?: {
+                Enable?: boolean;
+            };
+            Enable?: boolean;
+            HostName?: components["schemas"]["NetworkHost"];
+            /** @description Minutes. */
+            KeepAlive?: number;
+            /** @description DDNS account password (never answered). */
+            Password?: string;
+            Port?: components["schemas"]["NetworkPort"];
+            /**
+             * @description The documented provider types. "Quick DDNS" is the spelling the camera itself reads back (without its leading space), accepted so that a value read can be written again.
+             * @enum {string}
+             */
+            Protocol?: "NO-IP DDNS" | "Dyndns DDNS" | "Private DDNS" | "QUICK DDNS" | "Quick DDNS";
+            UserName?: string;
+        } | null;
+        EmailConfig: {
+            Email: components["schemas"]["EmailTable"];
+        };
+        EmailConfigPatch: {
+            Email?: components["schemas"]["EmailTablePatch"];
+        };
+        EmailConfigPatched: {
+            Email: components["schemas"]["EmailTable"];
+            ignoredFields: components["schemas"]["IgnoredFields"];
+        };
+        /** @description Periodic mail reporting the device's state. */
+        EmailHealthReport: {
+            Enable?: boolean;
+            /** @description Minutes between reports. */
+            Interval?: number;
+        };
+        EmailTable: {
+            /** @description SMTP server name or IP address. */
+            Address?: components["schemas"]["NetworkHost"];
+            /** @description True = send without logging in to the SMTP server. */
+            Anonymous?: boolean;
+            /** @description Attach snapshots to the mail. */
+            AttachEnable?: boolean;
+            /** @description Attach snapshots to the mail (the document lists both keys with the same meaning). */
+            AttachmentEnable?: boolean;
+            /** @description Mail notification on or off. */
+            Enable?: boolean;
+            HealthReport?: components["schemas"]["EmailHealthReport"];
+            /** @description Password of the mail account. The camera reads it back; the gateway never answers it. */
+            Password?: string;
+            /** @description SMTP port. */
+            Port?: components["schemas"]["NetworkPort"];
+            /** @description Up to three recipient addresses. */
+            Receivers?: components["schemas"]["NetworkEmailAddress"][];
+            /** @description Sender address. */
+            SendAddress?: components["schemas"]["NetworkEmailAddress"];
+            /** @description True = SMTP over SSL. */
+            SslEnable?: boolean;
+            /** @description Subject of the mails. */
+            Title?: string;
+            /** @description Name of the mail account. */
+            UserName?: string;
+        };
+        EmailTablePatch: {
+            Address?: components["schemas"]["NetworkHost"];
+            Anonymous?: boolean;
+            AttachEnable?: boolean;
+            AttachmentEnable?: boolean;
+            Enable?: boolean;
+            HealthReport?: {
+                Enable?: boolean;
+                /** @description Minutes between reports. */
+                Interval?: number;
+            };
+            /** @description Password of the mail account (never answered). */
+            Password?: string;
+            Port?: components["schemas"]["NetworkPort"];
+            /** @description Recipients by position; `null` leaves that one as it is, an empty string clears it. */
+            Receivers?: (string | null)[];
+            SendAddress?: components["schemas"]["NetworkEmailAddress"];
+            SslEnable?: boolean;
+            Title?: string;
+            UserName?: string;
+        };
+        EncodeAudio: {
+            /** @description kbit/s. */
+            Bitrate?: number;
+            /** @description Audio input channels mixed into this stream (not in the vendor table). */
+            Channels?: number[];
+            Compression?: components["schemas"]["EncodeAudioCompressionRead"];
+            /** @description Sample depth in bits. */
+            Depth?: number;
+            /** @description Sample rate in Hz. */
+            Frequency?: number;
+            /**
+             * @description AMR mode: 0 4.75, 1 5.15, 2 5.9, 3 6.7, 4 7.4, 5 7.95, 6 10.2, 7 12.2 kbit/s.
+             * @enum {integer}
+             */
+            Mode?: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
+            Pack?: components["schemas"]["EncodePack"];
+        };
+        /** @description Audio compression. The documented values are PCM, ADPCM, G.711A, G.711Mu, G.726, G.729, MPEG2 and AMR; cameras also spell G.711A as `G.711 A-law` (the vendor's own example uses both spellings in one table), so any short codec name is accepted. */
+        EncodeAudioCompressionRead: string | ("PCM" | "ADPCM" | "G.711A" | "G.711Mu" | "G.726" | "G.729" | "MPEG2" | "AMR");
+        EncodeAudioPatch: {
+            /** @description kbit/s. */
+            Bitrate?: number;
+            /**
+             * @description The documented values, plus `G.711 A-law`, the spelling the vendor example reads back, so that a value read can be written back.
+             * @enum {string}
+             */
+            Compression?: "PCM" | "ADPCM" | "G.711A" | "G.711Mu" | "G.726" | "G.729" | "MPEG2" | "AMR" | "G.711 A-law";
+            Depth?: number;
+            Frequency?: number;
+            /** @enum {integer} */
+            Mode?: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7;
+        };
+        EncodeCaps: {
+            /** @description Numbers of pictures a playback view can be split into. */
+            PlaybackCompressSplitNumList?: number[];
+            /** @description How the camera builds its split preview (for example `SplitSnap`). */
+            PreviewMode?: string;
+            /** @description One entry per encoder (video channel), index 0 = channel 1. */
+            VideoEncodeDevices?: components["schemas"]["EncodeCapsDevice"][];
+        };
+        EncodeCapsDevice: {
+            /** @description Largest share of the picture privacy masks may cover */
+            CoverAreaPercent?: number;
+            /** @description Number of privacy masks (VideoWidget Covers). */
+            CoverCount?: number;
+            /** @description Total encoding load the device can carry. */
+            LadenBitrate?: number;
+            /** @description Largest CIF P-frame size. */
+            MaxCIFPFrameSize?: number;
+            /** @description Extra streams per channel. */
+            MaxExtraStream?: number;
+            /** @description Smallest CIF P-frame size. */
+            MinCIFPFrameSize?: number;
+            /** @description Whether each recording type may have its own resolution. */
+            RecordIndividualResolution?: boolean;
+            /** @description Whether each stream may have its own resolution. */
+            SupportIndividualResolution?: boolean;
+            /** @description Number of overlay titles. */
+            TitleCount?: number;
+        };
+        EncodeConfig: {
+            Encode: components["schemas"]["EncodeTable"];
+        };
+        EncodeConfigCaps: {
+            /** @description As the camera sends it, indexed by 0-based channel (`caps[0]` is channel 1). */
+            caps: (components["schemas"]["EncodeConfigCapsChannel"] | null)[];
+        };
+        EncodeConfigCapsChannel: {
+            /** @description Extra streams (0 = extra stream 1). */
+            ExtraFormat?: components["schemas"]["EncodeConfigCapsFormat"][];
+            /** @description Main stream by recording type (0 regular, 1 motion detection, 2 alarm, 3 emergency). */
+            MainFormat?: components["schemas"]["EncodeConfigCapsFormat"][];
+            /** @description Snapshot types (0 regular, 1 motion detection, 2 alarm). */
+            SnapFormat?: components["schemas"]["EncodeConfigCapsFormat"][];
+        };
+        EncodeConfigCapsFormat: {
+            Audio?: {
+                /** @description Comma-separated audio compressions, from PCM, ADPCM, G.711A, G.711Mu, G.726, G.729, MPEG2, AMR. */
+                CompressionTypes?: string;
+            };
+            Video?: {
+                /** @description `min,max` bit rate in kbit/s (`448,2560`). */
+                BitRateOptions?: string;
+                /** @description Comma-separated video compressions, from MPEG4, MPEG2, MPEG1, MJPG, H.263, H.264, H.265. */
+                CompressionTypes?: string;
+                /** @description Highest frame rate. */
+                FPSMax?: number;
+                /** @description Comma-separated resolutions, by name (`D1`, `SXGA`, `1080`) or size (`1280 x 960`), as the camera writes them; spaces after commas and inside sizes occur. */
+                ResolutionTypes?: string;
+            };
+        };
+        EncodeConfigPatch: {
+            Encode?: components["schemas"]["EncodeTablePatch"];
+        };
+        EncodeConfigPatched: {
+            Encode: components["schemas"]["EncodeTable"];
+            ignoredFields: components["schemas"]["IgnoredFields"];
+        };
+        EncodeFormat: {
+            Audio?: components["schemas"]["EncodeAudio"];
+            /** @description Whether this stream carries audio. */
+            AudioEnable?: boolean;
+            Video?: components["schemas"]["EncodeVideo"];
+            /** @description Whether this stream carries video. */
+            VideoEnable?: boolean;
+        };
+        EncodeFormatPatch: {
+            Audio?: components["schemas"]["EncodeAudioPatch"];
+            AudioEnable?: boolean;
+            Video?: components["schemas"]["EncodeVideoPatch"];
+            VideoEnable?: boolean;
+        };
+        /** @description Container of the stream (the camera's own DHAV, for example). Not in the vendor table. */
+        EncodePack: string;
+        /** @description One channel's encoder settings. */
+        EncodeTable: {
+            /** @description Extra streams (0 = extra stream 1). */
+            ExtraFormat?: components["schemas"]["EncodeFormat"][];
+            /** @description Main stream by type (0 regular, 1 motion detection, 2 alarm, 3 emergency). */
+            MainFormat?: components["schemas"]["EncodeFormat"][];
+            /** @description Snapshot encoding by type (same order as MainFormat). */
+            SnapFormat?: components["schemas"]["EncodeFormat"][];
+        };
+        EncodeTablePatch: {
+            /** @description By extra stream from 0; `null` leaves that stream unchanged. */
+            ExtraFormat?: (components["schemas"]["EncodeFormatPatch"] | null)[];
+            /** @description By type from 0; `null` leaves that stream unchanged. */
+            MainFormat?: (components["schemas"]["EncodeFormatPatch"] | null)[];
+            /** @description By snapshot type from 0; `null` leaves that one unchanged. */
+            SnapFormat?: (components["schemas"]["EncodeFormatPatch"] | null)[];
+        };
+        EncodeVideo: {
+            /** @description kbit/s. The allowed range is the channel's `encode-config-caps` BitRateOptions; it is not enforced here because cameras hold values outside it (the vendor example has 4096 where the caps say 448-2560). */
+            BitRate?: number;
+            /**
+             * @description CBR constant or VBR variable bit rate.
+             * @enum {string}
+             */
+            BitRateControl?: "CBR" | "VBR";
+            Compression?: components["schemas"]["EncodeVideoCompression"];
+            /** @description Name of the resolution (`1080P`, `D1`). Not in the vendor table. */
+            CustomResolutionName?: string;
+            /** @description Frames per second; below 1 means seconds per frame (0.3333 = one frame every 3 s). */
+            FPS?: number;
+            /** @description Distance between I-frames */
+            GOP?: number;
+            Height?: number;
+            Pack?: components["schemas"]["EncodePack"];
+            Profile?: components["schemas"]["EncodeVideoProfile"];
+            /** @description Picture quality with VBR */
+            Quality?: number;
+            /** @description Number of quality steps (not in the vendor table). */
+            QualityRange?: number;
+            /** @description The camera spells this one key in lower case; `WxH`. */
+            resolution?: components["schemas"]["EncodeVideoResolution"];
+            /** @description Temporal SVC layers (not in the vendor table). */
+            SVCTLayer?: number;
+            Width?: number;
+        };
+        /**
+         * @description Must be one of the channel's `encode-config-caps` CompressionTypes.
+         * @enum {string}
+         */
+        EncodeVideoCompression: "MPEG4" | "MPEG2" | "MPEG1" | "MJPG" | "H.263" | "H.264" | "H.265";
+        EncodeVideoPatch: {
+            /** @description kbit/s, within the channel's `encode-config-caps` BitRateOptions (the camera checks). */
+            BitRate?: number;
+            /** @enum {string} */
+            BitRateControl?: "CBR" | "VBR";
+            Compression?: components["schemas"]["EncodeVideoCompression"];
+            CustomResolutionName?: string;
+            FPS?: number;
+            GOP?: number;
+            Height?: number;
+            Profile?: components["schemas"]["EncodeVideoProfile"];
+            Quality?: number;
+            resolution?: components["schemas"]["EncodeVideoResolution"];
+            Width?: number;
+        };
+        /**
+         * @description H.264 profile; only used with H.264.
+         * @enum {string}
+         */
+        EncodeVideoProfile: "Baseline" | "Main" | "Extended" | "High";
+        /** @description `WxH` (`1920x1080`) or a resolution name. */
+        EncodeVideoResolution: string;
+        EventAlarmSlots: {
+            /** @description How many alarm inputs or outputs the camera has. */
+            count: number;
+        };
+        EventAlarmStates: {
+            /** @description The inputs or outputs in alarm now, counted from 1, ascending. */
+            active: number[];
+            /** @description The camera's bit mask as sent; bit n = number n+1. */
+            raw: number;
+        };
+        /** @description Vendor document §4.9.1: what the camera does when an event happens, shared by every event table (Alarm, MotionDetect, BlindDetect, LossDetect, LoginFailureAlarm, StorageNotExist, StorageFailure, StorageLowSpace, NetAbort, IPConflict). Channel lists are indexed from 0 (item n = channel or output n+1). Fields the vendor tables do not describe but its MotionDetect example shows (AlarmOut, ExAlarmOut, FlashEnable, FlashLatch, Matrix*, MessageEnable, Record, Snapshot, Tour*, Voice*) are typed from that example with wide ranges. */
+        EventHandler: {
+            /** @description Not in the vendor tables (its example shows 1). */
+            AlarmOut?: number;
+            /** @description Per alarm output (item 0 = output 1): 1 = drive it on the event, 0 = not. */
+            AlarmOutChannels?: components["schemas"]["EventHandlerSwitches"];
+            /** @description Drive alarm outputs on the event. */
+            AlarmOutEnable?: boolean;
+            /** @description Seconds the alarm outputs stay on after the event ends. */
+            AlarmOutLatch?: number;
+            /** @description Beep on the event. */
+            BeepEnable?: boolean;
+            /** @description Seconds during which changes of the alarm signal are ignored. */
+            Dejitter?: number;
+            /** @description Seconds before the settings take effect. */
+            Delay?: number;
+            /** @description Not in the vendor tables (its example shows 1). */
+            ExAlarmOut?: number;
+            /** @description Extended alarm output channels. The vendor table gives no range and its example holds 2 and 3, so any channel number 0-255 is accepted (not only 0/1 as in the other lists). */
+            ExAlarmOutChannels?: number[];
+            /** @description Drive the extended alarm outputs on the event. */
+            ExAlarmOutEnable?: boolean;
+            /** @description Not in the vendor tables. */
+            FlashEnable?: boolean;
+            /** @description Not in the vendor tables (its example shows 10 */
+            FlashLatch?: number;
+            /** @description Write a log entry on the event. */
+            LogEnable?: boolean;
+            /** @description Send a mail on the event. */
+            MailEnable?: boolean;
+            /** @description Not in the vendor tables. */
+            Matrix?: number;
+            /** @description Not in the vendor tables. */
+            MatrixChannels?: components["schemas"]["EventHandlerNumbers"];
+            /** @description Not in the vendor tables. */
+            MatrixEnable?: boolean;
+            /** @description Not in the vendor tables. */
+            MessageEnable?: boolean;
+            /** @description Per PTZ channel (item 0 = channel 1), the PTZ action linked to the event. */
+            PtzLink?: components["schemas"]["EventHandlerPtzLink"][];
+            /** @description Run the linked PTZ actions on the event. */
+            PtzLinkEnable?: boolean;
+            /** @description Not in the vendor tables (its example shows 1). */
+            Record?: number;
+            /** @description Per video channel (item 0 = channel 1): 1 = record it on the event, 0 = not. */
+            RecordChannels?: components["schemas"]["EventHandlerSwitches"];
+            /** @description Record on the event. */
+            RecordEnable?: boolean;
+            /** @description Seconds recording goes on after the event ends. */
+            RecordLatch?: number;
+            /** @description Not in the vendor tables (its example shows 1). */
+            Snapshot?: number;
+            /** @description Per video channel (item 0 = channel 1): 1 = take snapshots of it on the event, 0 = not. */
+            SnapshotChannels?: components["schemas"]["EventHandlerSwitches"];
+            /** @description Take snapshots on the event. */
+            SnapshotEnable?: boolean;
+            /** @description Frames between snapshots; 0 = every frame. */
+            SnapshotPeriod?: number;
+            /** @description Snapshots to take before stopping; 0 = do not stop. */
+            SnapshotTimes?: number;
+            /** @description When the handler acts: one list per week day (item 0 = Sunday ... 6 = Saturday), each of up to 24 time sections. */
+            TimeSection?: components["schemas"]["EventHandlerTimeSection"][][];
+            /** @description Show a message box on the camera's local display. */
+            TipEnable?: boolean;
+            /** @description Not in the vendor tables (its example shows 1). */
+            Tour?: number;
+            /** @description Not in the vendor tables. */
+            TourChannels?: components["schemas"]["EventHandlerNumbers"];
+            /** @description Not in the vendor tables. */
+            TourEnable?: boolean;
+            Voice?: components["schemas"]["EventHandlerVoice"];
+            /** @description Not in the vendor tables. */
+            VoiceEnable?: boolean;
+        };
+        EventHandlerConfig: {
+            EventHandler: components["schemas"]["EventHandler"];
+        };
+        EventHandlerConfigPatch: {
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+        };
+        EventHandlerConfigPatched: {
+            EventHandler: components["schemas"]["EventHandler"];
+            ignoredFields: components["schemas"]["IgnoredFields"];
+        };
+        EventHandlerNumbers: number[];
+        /** @description By position from item 0; `null` leaves that item as it is. */
+        EventHandlerNumbersPatch: (number | null)[];
+        /** @description Fields of an EventHandler to change (vendor document §4.9.1). Lists are written by position from index 0; a `null` item leaves that item as it is. */
+        EventHandlerPatch: {
+            AlarmOut?: number;
+            AlarmOutChannels?: components["schemas"]["EventHandlerSwitchesPatch"];
+            AlarmOutEnable?: boolean;
+            AlarmOutLatch?: number;
+            BeepEnable?: boolean;
+            Dejitter?: number;
+            Delay?: number;
+            ExAlarmOut?: number;
+            ExAlarmOutChannels?: components["schemas"]["EventHandlerNumbersPatch"];
+            ExAlarmOutEnable?: boolean;
+            FlashEnable?: boolean;
+            FlashLatch?: number;
+            LogEnable?: boolean;
+            MailEnable?: boolean;
+            Matrix?: number;
+            MatrixChannels?: components["schemas"]["EventHandlerNumbersPatch"];
+            MatrixEnable?: boolean;
+            MessageEnable?: boolean;
+            PtzLink?: components["schemas"]["EventHandlerPtzLinkPatch"][];
+            PtzLinkEnable?: boolean;
+            Record?: number;
+            RecordChannels?: components["schemas"]["EventHandlerSwitchesPatch"];
+            RecordEnable?: boolean;
+            RecordLatch?: number;
+            Snapshot?: number;
+            SnapshotChannels?: components["schemas"]["EventHandlerSwitchesPatch"];
+            SnapshotEnable?: boolean;
+            SnapshotPeriod?: number;
+            SnapshotTimes?: number;
+            /** @description By week day from Sunday; a `null` day or section is left as it is. */
+            TimeSection?: ((string | null)[] | null)[];
+            TipEnable?: boolean;
+            Tour?: number;
+            TourChannels?: components["schemas"]["EventHandlerNumbersPatch"];
+            TourEnable?: boolean;
+            Voice?: components["schemas"]["EventHandlerVoicePatch"];
+            VoiceEnable?: boolean;
+        };
+        /** @description `[action, number]`: action None, Preset, Tour or Pattern; number = the preset, tour or pattern to run. (`items` repeats the two kinds for readers that do not know `prefixItems`.) */
+        EventHandlerPtzLink: [
+            "None" | "Preset" | "Tour" | "Pattern",
+            number
+        ];
+        /** @description `[action, number]` of one PTZ channel, both given; `null` leaves that channel as it is. */
+        EventHandlerPtzLinkPatch: [
+            "None" | "Preset" | "Tour" | "Pattern",
+            number
+        ] | null;
+        /** @description One item per channel or output, item 0 = number 1; 1 = act on it, 0 = not. */
+        EventHandlerSwitches: (0 | 1)[];
+        /** @description By position from item 0 (number 1); `null` leaves that item as it is. */
+        EventHandlerSwitchesPatch: (0 | 1 | null)[];
+        /** @description One time section: `<mask> <start>-<end>`, mask 1 = the section is used, 0 = not; times hh:mm:ss, the end may be 24:00:00. `1 12:00:00-18:00:00` on day 1 = Mondays from noon to 6 pm. */
+        EventHandlerTimeSection: string;
+        /** @description Not in the vendor tables (its example shows an empty file name). */
+        EventHandlerVoice: {
+            /** @description Audio file played on the event; empty = none. */
+            AudioFileName?: string;
+        };
+        EventHandlerVoicePatch: {
+            AudioFileName?: string;
+        };
+        /** @description true = the camera's EventHandler supports that kind of action. */
+        EventManagerCaps: {
+            /** @description Alarm outputs. */
+            AlarmOutEnable?: boolean;
+            /** @description Beep. */
+            BeepEnable?: boolean;
+            /** @description Dejitter time. */
+            DejitterEnable?: boolean;
+            /** @description Mail. */
+            MailEnable?: boolean;
+            /** @description MMS messages. */
+            MMSEnable?: boolean;
+            /** @description Monitor tour. */
+            MonitorTourEnable?: boolean;
+            /** @description Linked PTZ actions. */
+            PtzLinkEnable?: boolean;
+            /** @description Recording. */
+            RecordEnable?: boolean;
+            /** @description Snapshots. */
+            SnapshotEnable?: boolean;
+            /** @description Time sections. */
+            TimeSectionEnable?: boolean;
+            /** @description Local message box. */
+            TipEnable?: boolean;
         };
         FieldError: {
             message: string;
             /** @description JSON pointer into the request (body */
             pointer: string;
         };
+        /** @description An ISO 8601 local date-time of the camera's clock (no zone: the camera keeps local time), converted from the camera's `2011-1-1 12:00:00`. A time the gateway cannot read is passed on as the camera wrote it (and logged), rather than dropping the entry. */
+        FinderTime: string;
         GeneralConfig: {
             General: components["schemas"]["GeneralTable"];
         };
@@ -820,6 +4720,26 @@ export interface components {
         };
         /** @description JSON pointers of the fields that were sent but that the camera's read-back does not show. */
         IgnoredFields: string[];
+        IPConflictConfig: {
+            IPConflict: components["schemas"]["IPConflictTable"];
+        };
+        IPConflictConfigPatch: {
+            IPConflict?: components["schemas"]["IPConflictTablePatch"];
+        };
+        IPConflictConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            IPConflict: components["schemas"]["IPConflictTable"];
+        };
+        /** @description The IPConflict table (no index). */
+        IPConflictTable: {
+            /** @description Raise this event. (The vendor table says "Enable/Disable loss detect feature", copied from §4.9.9.) */
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandler"];
+        };
+        IPConflictTablePatch: {
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+        };
         LanguageCaps: {
             /** @description The languages this camera offers. */
             languages?: components["schemas"]["LanguageName"][];
@@ -892,6 +4812,326 @@ export interface components {
             /** @description Overlay time format: year, month and day in any order (yy or yyyy; M, MM or MMMM; d or dd) separated by `-` (or `/`, `.`), a space, then H, HH, h or hh, `:mm` and optionally `:ss`. */
             TimeFormat?: string;
         };
+        LoginFailureAlarmConfig: {
+            LoginFailureAlarm: components["schemas"]["LoginFailureAlarmTable"];
+        };
+        LoginFailureAlarmConfigPatch: {
+            LoginFailureAlarm?: components["schemas"]["LoginFailureAlarmTablePatch"];
+        };
+        LoginFailureAlarmConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            LoginFailureAlarm: components["schemas"]["LoginFailureAlarmTable"];
+        };
+        /** @description The LoginFailureAlarm table (no index). */
+        LoginFailureAlarmTable: {
+            /** @description Raise the login failure event. */
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandler"];
+        };
+        LoginFailureAlarmTablePatch: {
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+        };
+        /** @description One log entry, from the camera's `doFind` answer (`items[n].*`). */
+        LogItem: {
+            /** @description The entry's details (`Detail.*`) with the camera's own keys; nested keys are joined with dots (`Detail.A.B` → `A.B`). */
+            detail?: {
+                [key: string]: string;
+            };
+            /** @description The entry's number in the camera's log (`RecNo`). */
+            recNo?: number;
+            time: components["schemas"]["FinderTime"];
+            /** @description What happened (`Type`), e.g. ClearLog, SaveConfig, Login. These are finer than the `type` search condition (System, Config, ...), which groups them. */
+            type: string;
+            /** @description The user who caused the entry, or System (`User`). */
+            user?: string;
+        };
+        LogPage: {
+            items: components["schemas"]["LogItem"][];
+            /** @description Present while more entries remain; pass it as `pageToken` for the next page. */
+            nextPageToken?: string;
+        };
+        LossDetectConfig: {
+            LossDetect: components["schemas"]["LossDetectTable"];
+        };
+        LossDetectConfigPatch: {
+            LossDetect?: components["schemas"]["LossDetectTablePatch"];
+        };
+        LossDetectConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            LossDetect: components["schemas"]["LossDetectTable"];
+        };
+        /** @description One video channel's entry of the LossDetect table. */
+        LossDetectTable: {
+            /** @description Video loss detection on or off for this channel. */
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandler"];
+        };
+        LossDetectTablePatch: {
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+        };
+        MediaGlobalConfig: {
+            MediaGlobal: components["schemas"]["MediaGlobalTable"];
+        };
+        MediaGlobalConfigPatch: {
+            MediaGlobal?: components["schemas"]["MediaGlobalTablePatch"];
+        };
+        MediaGlobalConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            MediaGlobal: components["schemas"]["MediaGlobalTable"];
+        };
+        MediaGlobalTable: {
+            /**
+             * @description Which stream's format snapshots take (MainFormat = main stream, ExtraFormat = sub stream).
+             * @enum {string}
+             */
+            SnapFormatAs?: "MainFormat" | "ExtraFormat";
+        };
+        MediaGlobalTablePatch: {
+            /** @enum {string} */
+            SnapFormatAs?: "MainFormat" | "ExtraFormat";
+        };
+        MotionDetectConfig: {
+            MotionDetect: components["schemas"]["MotionDetectTable"];
+        };
+        MotionDetectConfigPatch: {
+            MotionDetect?: components["schemas"]["MotionDetectTablePatch"];
+        };
+        MotionDetectConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            MotionDetect: components["schemas"]["MotionDetectTable"];
+        };
+        MotionDetectRegionGrid: {
+            /** @description The 18 rows from the top. */
+            region: components["schemas"]["MotionDetectRegionRow"][];
+        };
+        /** @description One row of a detection grid, blocks from the left; `1` = watched. */
+        MotionDetectRegionRow: string;
+        MotionDetectRegions: {
+            /** @description Item n is detection window n. */
+            windows: components["schemas"]["MotionDetectRegionGrid"][];
+        };
+        MotionDetectRegionsUpdate: {
+            /** @description Item n is detection window n; a `null` item leaves that window as it is. */
+            windows: (components["schemas"]["MotionDetectRegionGrid"] | null)[];
+        };
+        MotionDetectRegionsWritten: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            windows: components["schemas"]["MotionDetectRegionGrid"][];
+        };
+        /** @description One video channel's entry of the MotionDetect table. */
+        MotionDetectTable: {
+            /** @description Version of the detection method. Not in the vendor table; its notice requires `DetectVersion=V3.0` along with every Region change. */
+            DetectVersion?: string;
+            /** @description Motion detection on or off for this channel. */
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandler"];
+            /** @description The detection windows (4 on current cameras); item n is window n. */
+            MotionDetectWindow?: components["schemas"]["MotionDetectWindow"][];
+            /** @description Not in the vendor table (its example shows false). */
+            OsdTwinkleEnable?: boolean;
+            /** @description Not in the vendor table (its example shows 3). */
+            PirMotionLevel?: number;
+        };
+        MotionDetectTablePatch: {
+            /**
+             * @description Send V3.0 along with a Region change (vendor notice).
+             * @enum {string}
+             */
+            DetectVersion?: "V3.0";
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+            /** @description Windows by position from window 0; a `null` item leaves that window as it is. */
+            MotionDetectWindow?: components["schemas"]["MotionDetectWindowPatch"][];
+            OsdTwinkleEnable?: boolean;
+            PirMotionLevel?: number;
+        };
+        MotionDetectWindow: {
+            /** @description The window's id. */
+            Id?: number;
+            /** @description The window's name. */
+            Name?: string;
+            /** @description The window's grid, one integer per row from the top (18 rows); bit n set = block n+1 from the left (of 22) is watched. 4194303 (0x3FFFFF) = the whole row. The vendor document calls a row a 32-bit integer, so values up to 2^32-1 are read; only the low 22 bits mean blocks. */
+            Region?: number[];
+            /** @description Sensitivity; larger = more sensitive. */
+            Sensitive?: number;
+            /** @description Threshold that triggers the event. */
+            Threshold?: number;
+            /** @description Not in the vendor table: four numbers 0-8191 in its example (0, 0, 8191, 8191 for the first window), apparently the window's rectangle in 8192-step coordinates. */
+            Window?: number[];
+        };
+        MotionDetectWindowPatch: {
+            Name?: string;
+            /** @description Rows by position from the top; `null` leaves that row as it is. 22 blocks, so at most 4194303. */
+            Region?: (number | null)[];
+            Sensitive?: number;
+            Threshold?: number;
+            Window?: (number | null)[];
+        } | null;
+        NetAbortConfig: {
+            NetAbort: components["schemas"]["NetAbortTable"];
+        };
+        NetAbortConfigPatch: {
+            NetAbort?: components["schemas"]["NetAbortTablePatch"];
+        };
+        NetAbortConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            NetAbort: components["schemas"]["NetAbortTable"];
+        };
+        /** @description The NetAbort table (no index). */
+        NetAbortTable: {
+            /** @description Raise this event. (The vendor table says "Enable/Disable loss detect feature", copied from §4.9.9.) */
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandler"];
+        };
+        NetAbortTablePatch: {
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+        };
+        NetworkConfig: {
+            Network: components["schemas"]["NetworkTable"];
+        };
+        NetworkConfigPatch: {
+            Network?: components["schemas"]["NetworkTablePatch"];
+        };
+        NetworkConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            Network: components["schemas"]["NetworkTable"];
+        };
+        /** @description An e-mail address (`local@domain`); empty when not set. */
+        NetworkEmailAddress: string;
+        /** @description A host name or dotted IPv4 address (letters, digits, `-` and `.`); empty when not set. */
+        NetworkHost: string;
+        NetworkInterfaceInfo: {
+            Name?: components["schemas"]["NetworkInterfaceName"];
+            /**
+             * @description Normal = wired; Wireless = Wi-Fi; the others are 3G network types.
+             * @enum {string}
+             */
+            Type?: "Normal" | "Wireless" | "Auto" | "TD-SCDMA" | "WCDMA" | "CDMA1x" | "EDGE" | "EVDO";
+            /** @description True when the interface is usable. */
+            Valid?: boolean;
+        };
+        /** @description A network interface name as the camera lists it (`eth0` wired, `eth2` wireless, `3G`). */
+        NetworkInterfaceName: string;
+        NetworkInterfaces: {
+            /** @description The camera's network interfaces, as the camera lists them. */
+            netInterface: components["schemas"]["NetworkInterfaceInfo"][];
+        };
+        /** @description Addressing of one network interface. */
+        NetworkInterfaceSettings: {
+            DefaultGateway?: components["schemas"]["NetworkIPv4Address"];
+            /** @description True = the interface takes its address from DHCP. */
+            DhcpEnable?: boolean;
+            /** @description DNS servers, first the preferred one. The vendor document has two. */
+            DnsServers?: components["schemas"]["NetworkIPv4Address"][];
+            IPAddress?: components["schemas"]["NetworkIPv4Address"];
+            /** @description Interface MTU in bytes. The vendor document gives no range; 68 is the IPv4 minimum. */
+            MTU?: number;
+            /** @description The interface's MAC address. In the vendor document's example answer but not in its list of settable keys: read only. */
+            PhysicalAddress?: string;
+            /** @description Network mask in the form x.x.x.x (for example 255.255.255.0). */
+            SubnetMask?: components["schemas"]["NetworkIPv4Address"];
+        };
+        NetworkInterfaceSettingsPatch: {
+            DefaultGateway?: components["schemas"]["NetworkIPv4Address"];
+            DhcpEnable?: boolean;
+            /** @description DnsServers[0] and [1] by position; `null` leaves that server as it is. */
+            DnsServers?: (string | null)[];
+            IPAddress?: components["schemas"]["NetworkIPv4Address"];
+            /** @description Interface MTU in bytes. The vendor document gives no range; the gateway accepts 576 (the datagram size every IPv4 host must take) to 9000 (jumbo frames). */
+            MTU?: number;
+            /** @description A network mask with contiguous ones (255.255.255.0, 255.255.0.0, ...). */
+            SubnetMask?: string;
+        };
+        /**
+         * Format: ipv4
+         * @description An IPv4 address in dotted-decimal form.
+         */
+        NetworkIPv4Address: string;
+        /** @description A TCP/UDP port. */
+        NetworkPort: number;
+        /** @description The global keys, plus one object per network interface keyed by the interface's name (`Network.eth0.IPAddress` is `/Network/eth0/IPAddress`). */
+        NetworkTable: {
+            /** @description The interface used when there are several (one of `interfaces`). */
+            DefaultInterface?: components["schemas"]["NetworkInterfaceName"];
+            /** @description Domain name; with Hostname it makes the camera's network name. Empty when not set. */
+            Domain?: string;
+            /** @description Host name of the camera. */
+            Hostname?: string;
+        } & {
+            [key: string]: components["schemas"]["NetworkInterfaceSettings"];
+        };
+        /** @description Global keys and, keyed by interface name, the fields of each interface to change. */
+        NetworkTablePatch: {
+            DefaultInterface?: components["schemas"]["NetworkInterfaceName"];
+            /** @description Domain name; empty clears it. */
+            Domain?: string;
+            /** @description Host name (one DNS label, 1-63 letters, digits and inner hyphens). */
+            Hostname?: string;
+        } & {
+            [key: string]: components["schemas"]["NetworkInterfaceSettingsPatch"];
+        };
+        NTPConfig: {
+            NTP: components["schemas"]["NTPTable"];
+        };
+        NTPConfigPatch: {
+            NTP?: components["schemas"]["NTPTablePatch"];
+        };
+        NTPConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            NTP: components["schemas"]["NTPTable"];
+        };
+        /** @description The vendor document has no table of NTP keys, only an example; types and ranges follow the example and what cameras of this family accept. */
+        NTPTable: {
+            /** @description NTP server name or IP address. */
+            Address?: components["schemas"]["NetworkHost"];
+            /** @description True = the camera sets its clock from the NTP server. */
+            Enable?: boolean;
+            /** @description NTP server port (123 is the standard one). */
+            Port?: components["schemas"]["NetworkPort"];
+            /** @description Index into the camera's own time-zone list (not an offset in hours); the vendor document does not publish the list. */
+            TimeZone?: number;
+            /** @description Not in the vendor document: cameras of this family send a text naming the zone. Read only, and not reliable (it may not change with TimeZone). */
+            readonly TimeZoneDesc?: string;
+            /** @description Minutes between synchronisations. */
+            UpdatePeriod?: number;
+        };
+        NTPTablePatch: {
+            Address?: components["schemas"]["NetworkHost"];
+            Enable?: boolean;
+            Port?: components["schemas"]["NetworkPort"];
+            /** @description Index into the camera's time-zone list. */
+            TimeZone?: number;
+            /** @description Minutes between synchronisations. */
+            UpdatePeriod?: number;
+        };
+        PPPoEConfig: {
+            PPPoE: components["schemas"]["PPPoETable"];
+        };
+        PPPoEConfigPatch: {
+            PPPoE?: components["schemas"]["PPPoETablePatch"];
+        };
+        PPPoEConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            PPPoE: components["schemas"]["PPPoETable"];
+        };
+        PPPoETable: {
+            /** @description True = the camera dials PPPoE. */
+            Enable?: boolean;
+            /** @description PPPoE account password. The camera reads it back; the gateway never answers it. */
+            Password?: string;
+            /** @description PPPoE account name. */
+            UserName?: string;
+        };
+        PPPoETablePatch: {
+            Enable?: boolean;
+            /** @description PPPoE account password (never answered). */
+            Password?: string;
+            /** @description PPPoE account name. */
+            UserName?: string;
+        };
         /** @description RFC 9457 problem details with camgate's stable error code. */
         Problem: {
             cameraErrorId?: number;
@@ -904,6 +5144,651 @@ export interface components {
             title: string;
             /** Format: uri */
             type: string;
+        };
+        PtzAbsolutePositionRequest: {
+            /** @description Horizontal angle in degrees. */
+            pan: number;
+            /** @description Speed of the move, 1-8; omitted = not sent (the camera picks one). */
+            speed?: components["schemas"]["PtzSpeed"];
+            /** @description Vertical angle in degrees. */
+            tilt: number;
+            /** @description Zoom factor (magnification). */
+            zoom: number;
+        };
+        PtzAutoMovementConfig: {
+            /** @description By PTZ port (index 0 = the first port), then by task (index 0 = the first task). */
+            PtzAutoMovement: components["schemas"]["PtzAutoMovementTask"][][];
+        };
+        PtzAutoMovementConfigPatch: {
+            /** @description By port, then by task, from index 0; `null` leaves a port or task as it is. */
+            PtzAutoMovement?: ((components["schemas"]["PtzAutoMovementTaskPatch"] | null)[] | null)[];
+        };
+        PtzAutoMovementConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            PtzAutoMovement: components["schemas"]["PtzAutoMovementTask"][][];
+        };
+        /** @description What the task runs: Scan, Preset, Pattern or Tour. The document's example answer wraps the value in typographic quotes (`“Scan”`), so the read schema accepts that too. */
+        PtzAutoMovementFunction: string | ("Scan" | "Preset" | "Pattern" | "Tour") | ("“Scan”" | "“Preset”" | "“Pattern”" | "“Tour”");
+        PtzAutoMovementTask: {
+            /** @description Resuming the task after a manual PTZ operation. */
+            AutoHoming?: {
+                /** @description Whether the task resumes after manual operation stops. */
+                Enable?: boolean;
+                /** @description Seconds after the last manual operation. */
+                Time?: number;
+            };
+            /** @description Whether the task runs. */
+            Enable?: boolean;
+            /** @description What the task runs (the camera spells the key "Fuction"). */
+            Fuction?: components["schemas"]["PtzAutoMovementFunction"];
+            /** @description Pattern number */
+            PatternId?: number;
+            /** @description Preset number */
+            PresetId?: number;
+            /** @description Scan number */
+            ScanId?: number;
+            /** @description Seconds to wait before that snapshot. */
+            SnapshotDelayTime?: number;
+            /** @description Take a snapshot at the preset (when Fuction is Preset). */
+            SnapshotEnable?: boolean;
+            /** @description By weekday, index 1-7 (index 0 is unused, so it reads `null`), then up to six time sections per day. */
+            TimeSection?: (components["schemas"]["PtzAutoMovementTimeSection"][] | null)[];
+            /** @description Tour number when Fuction is Tour. The document says tours count from 1, but its own example answer holds 0 and its capability example has TourMin=0, so 0 is accepted. */
+            TourId?: number;
+        };
+        PtzAutoMovementTaskPatch: {
+            AutoHoming?: {
+                Enable?: boolean;
+                Time?: number;
+            };
+            Enable?: boolean;
+            /**
+             * @description What the task runs (the camera spells the key "Fuction").
+             * @enum {string}
+             */
+            Fuction?: "Scan" | "Preset" | "Pattern" | "Tour";
+            PatternId?: number;
+            PresetId?: number;
+            ScanId?: number;
+            SnapshotDelayTime?: number;
+            SnapshotEnable?: boolean;
+            /** @description By weekday, index 1-7 (send `null` at index 0), then sections 0-5; `null` leaves an entry as it is. */
+            TimeSection?: ((string | null)[] | null)[];
+            TourId?: number;
+        };
+        /** @description `<enable> <start>-<end>`, for example `1 10:00:00-11:00:00` (enable 1 = the section is in use). The document's example answer wraps the value in typographic quotes (`“1 10:00:00-11:00:00”`), so the read schema accepts that too. */
+        PtzAutoMovementTimeSection: string;
+        PtzConfig: {
+            /** @description One entry per PTZ port, index 0 = the first port. */
+            Ptz: components["schemas"]["PtzPort"][];
+        };
+        PtzConfigPatch: {
+            /** @description By port from index 0; `null` leaves that port as it is. */
+            Ptz?: (components["schemas"]["PtzPortPatch"] | null)[];
+        };
+        PtzConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            Ptz: components["schemas"]["PtzPort"][];
+        };
+        PtzContinuousMoveRequest: {
+            /** @description Horizontal speed: negative = left, positive = right, 0 = none. */
+            pan: number;
+            /** @description Vertical speed: negative = down, positive = up, 0 = none. */
+            tilt: number;
+            /** @description When the camera stops by itself. The document gives neither unit nor range; cameras of this family count seconds. Omitted = not sent. */
+            timeout?: number;
+            /** @description Zoom speed: negative = wide, positive = tele, 0 = none. */
+            zoom: number;
+        };
+        PtzDiagonalMoveRequest: {
+            /**
+             * @description Pan and tilt at once (the control code).
+             * @enum {string}
+             */
+            direction: "LeftUp" | "RightUp" | "LeftDown" | "RightDown";
+            horizontalSpeed: components["schemas"]["PtzSpeed"];
+            verticalSpeed: components["schemas"]["PtzSpeed"];
+        };
+        PtzLensRequest: {
+            /**
+             * @description Zoom out or in, focus nearer or farther, open or close the iris (the control code).
+             * @enum {string}
+             */
+            operation: "ZoomWide" | "ZoomTele" | "FocusNear" | "FocusFar" | "IrisLarge" | "IrisSmall";
+        };
+        PtzLightRequest: {
+            /** @description Address of the light controller. */
+            controller: number;
+            /** @description Light number on that controller. */
+            light: number;
+            /**
+             * @description 1 = on
+             * @enum {integer}
+             */
+            switch: 0 | 1;
+        };
+        PtzMenuRequest: {
+            /**
+             * @description `Menu` opens the menu; the others leave it, confirm, or move the cursor (the control code).
+             * @enum {string}
+             */
+            key: "Menu" | "Exit" | "Enter" | "MenuUp" | "MenuDown" | "MenuLeft" | "MenuRight";
+        };
+        PtzMoveDirectlyRequest: {
+            /** @description [x, y] of the opposite corner, 0-8192 from the top left of the picture. */
+            endPoint: number[];
+            /** @description [x, y] of one corner of the rectangle, 0-8192 from the top left of the picture. */
+            startPoint: number[];
+        };
+        PtzMoveRequest: {
+            /**
+             * @description Tilt up or down
+             * @enum {string}
+             */
+            direction: "Up" | "Down" | "Left" | "Right";
+            speed: components["schemas"]["PtzSpeed"];
+        };
+        PtzMoveStopRequest: {
+            /**
+             * @description The direction of the move to stop.
+             * @enum {string}
+             */
+            direction: "Up" | "Down" | "Left" | "Right" | "LeftUp" | "RightUp" | "LeftDown" | "RightDown";
+        };
+        PtzNamedEntry: {
+            /** @description The number used by the control operations. */
+            Index: number;
+            /** @description The name the camera gives it. */
+            Name?: string;
+        };
+        PtzPort: {
+            /** @description Device address on the port, telling apart several devices on one line. (The document's set example sends `Address=192.168.0.1`, which its own table does not allow; the table is followed.) */
+            Address?: number;
+            /** @description Serial line settings: [baud rate, data bits, parity, stop bits]. (`items` lets the gateway type each entry; `prefixItems` gives each position its own range.) */
+            Attribute?: [
+                1200 | 2400 | 4800 | 9600 | 19200 | 38400 | 57600 | 115200,
+                4 | 5 | 6 | 7 | 8,
+                "Even" | "Mark" | "None" | "Odd" | "Space",
+                1 | 1.5 | 2
+            ];
+            /** @description Return home: [preset, timeout]. After `timeout` seconds without operation the head goes to `preset`; preset -1 turns homing off. */
+            Homing?: [
+                number,
+                number
+            ];
+            /** @description In the document's example answer but not in its table (spelling kept); read only here, since the document does not say what it means. */
+            NumberInMatrixs?: number;
+            ProtocolName?: components["schemas"]["PtzProtocolName"];
+        };
+        PtzPortPatch: {
+            /** @description Device address on the port. */
+            Address?: number;
+            /** @description All four of [baud rate, data bits, parity, stop bits]; `null` leaves an entry as it is. */
+            Attribute?: [
+                1200 | 2400 | 4800 | 9600 | 19200 | 38400 | 57600 | 115200 | null,
+                4 | 5 | 6 | 7 | 8 | null,
+                "Even" | "Mark" | "None" | "Odd" | "Space" | null,
+                1 | 1.5 | 2 | null
+            ];
+            /** @description Both of [preset (-1 = off), seconds without operation]; `null` leaves an entry as it is. */
+            Homing?: [
+                number | null,
+                number | null
+            ];
+            ProtocolName?: components["schemas"]["PtzProtocolName"];
+        };
+        /** @description The document gives no units and no ranges for these; the gateway bounds them. */
+        PtzPositionRequest: {
+            /** @description Horizontal position. */
+            horizontal: number;
+            /** @description Vertical position. */
+            vertical: number;
+            /** @description Zoom change. */
+            zoom: number;
+        };
+        PtzPresetList: {
+            /** @description The stored presets, in the camera's order. */
+            presets: components["schemas"]["PtzNamedEntry"][];
+        };
+        /** @description Each Min/Max pair bounds a number of the control operations. `TileSpeed` (sic, tilt) is the camera's spelling; `Interval` is in the document's example but not in its table. */
+        PtzProtocolCaps: {
+            /** @description Alarm length in the protocol. */
+            AlarmLen?: number;
+            /** @description Highest auxiliary function number. */
+            AuxMax?: number;
+            /** @description Lowest auxiliary function number. */
+            AuxMin?: number;
+            /** @description Highest device (camera) address. */
+            CamAddrMax?: number;
+            /** @description Lowest device (camera) address. */
+            CamAddrMin?: number;
+            /** @description Not described by the document. */
+            Interval?: number;
+            /** @description Whether the PTZ device has its own on-screen menu (`menu`). */
+            Menu?: boolean;
+            /** @description Highest monitor address. */
+            MonAddrMax?: number;
+            /** @description Lowest monitor address. */
+            MonAddrMin?: number;
+            Name?: components["schemas"]["PtzProtocolName"];
+            /** @description Highest pan speed. */
+            PanSpeedMax?: number;
+            /** @description Lowest pan speed. */
+            PanSpeedMin?: number;
+            /** @description Highest pattern number. */
+            PatternMax?: number;
+            /** @description Lowest pattern number. */
+            PatternMin?: number;
+            /** @description Highest preset number. */
+            PresetMax?: number;
+            /** @description Lowest preset number. */
+            PresetMin?: number;
+            /** @description Highest tilt speed. */
+            TileSpeedMax?: number;
+            /** @description Lowest tilt speed. */
+            TileSpeedMin?: number;
+            /** @description Highest tour number. */
+            TourMax?: number;
+            /** @description Lowest tour number. */
+            TourMin?: number;
+            /** @description Type of the protocol. */
+            Type?: number;
+        };
+        PtzProtocolList: {
+            /** @description Protocol names by interface; the camera may list interfaces other than these two. */
+            info?: {
+                /** @description Protocols over the coaxial video cable. */
+                Coaxial?: components["schemas"]["PtzProtocolNames"];
+                /** @description Protocols over the serial (RS-485) port. */
+                RS?: components["schemas"]["PtzProtocolNames"];
+            } & {
+                [key: string]: components["schemas"]["PtzProtocolNames"];
+            };
+        };
+        /** @description A PTZ protocol name as `protocols` lists it (for example `Pelco`, `DH-SD1`), or `NONE`. */
+        PtzProtocolName: string;
+        PtzProtocolNames: components["schemas"]["PtzProtocolName"][];
+        /** @description Speed, 1 (slowest) to 8 (fastest). */
+        PtzSpeed: number;
+        PtzStatus: {
+            /** @description Pan/tilt state: `Idle` when still, otherwise what the head is doing (for example `Moving`). */
+            MoveStatus?: string;
+            /** @description Where the head points, as the camera writes it - `pan,tilt,zoom`. */
+            Position?: string;
+            /** @description The last preset the head went to or stored. */
+            PresetID?: number;
+            /** @description The camera's time stamp of the status */
+            UTC?: number;
+            /** @description Zoom state: `Idle` when still, otherwise what the lens is doing (for example `Zooming`). */
+            ZoomStatus?: string;
+        };
+        PtzTourList: {
+            /** @description The stored tours, in the camera's order. */
+            tours: components["schemas"]["PtzNamedEntry"][];
+        };
+        RecordCaps: {
+            /** @description Longest pre-record time in seconds. */
+            MaxPreRecordTime?: number;
+            /** @description Shortest and longest record file, in minutes. */
+            PacketLengthRange?: number[];
+            /** @description Smallest and largest record file, in bytes. */
+            PacketSizeRange?: number[];
+            /** @description True when the sub stream can be recorded too. */
+            SupportExtraRecordMode?: boolean;
+            /** @description True when record schedules have a holiday day. */
+            SupportHoliday?: boolean;
+            /** @description How record files can be cut (`Time`, `Size`). */
+            SupportPacketType?: string[];
+            /** @description True when interrupted uploads resume. */
+            SupportResumeTransmit?: boolean;
+        };
+        RecordConfig: {
+            Record: components["schemas"]["RecordTable"];
+        };
+        RecordConfigPatch: {
+            Record?: components["schemas"]["RecordTablePatch"];
+        };
+        RecordConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            Record: components["schemas"]["RecordTable"];
+        };
+        /** @description One recorded file, from the camera's `findNextFile` answer (`items[n].*`). */
+        RecordingItem: {
+            /** @description Video channel counted from 1, as in the `channel` parameter. The camera's `Channel` counts from 0 ("equals findFile's condition.Channel - 1"); the gateway adds one. */
+            channel: number;
+            /** @description Duration in seconds (`Duration`). */
+            duration?: number;
+            endTime: components["schemas"]["FinderTime"];
+            /** @description Events that triggered the recording (`Events`). */
+            events?: string[];
+            /** @description The file's path on the camera's storage (`FilePath`). */
+            filePath?: string;
+            /** @description File flags (`Flags`), e.g. Timing, Manual, Event; not every firmware sends them. */
+            flags?: string[];
+            /** @description File length (`Length`) as the camera reports it; the vendor document gives no unit. */
+            length?: number;
+            startTime: components["schemas"]["FinderTime"];
+            /** @description File type (`Type`), one of dav, jpg, mp4 in the vendor document. */
+            type?: string;
+            /** @description The stream recorded (`VideoStream`), one of Main, Extra1, Extra2, Extra3 in the vendor document. */
+            videoStream?: string;
+        };
+        RecordingPage: {
+            items: components["schemas"]["RecordingItem"][];
+            /** @description Present while more files remain; pass it as `pageToken` for the next page. */
+            nextPageToken?: string;
+        };
+        RecordModeConfig: {
+            RecordMode: components["schemas"]["RecordModeTable"];
+        };
+        RecordModeConfigPatch: {
+            RecordMode?: components["schemas"]["RecordModeTablePatch"];
+        };
+        RecordModeConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            RecordMode: components["schemas"]["RecordModeTable"];
+        };
+        /** @description The RecordMode entry of one video channel. */
+        RecordModeTable: {
+            /**
+             * @description 0 = record by the schedule (automatic); 1 = record all the time (manual); 2 = do not record.
+             * @enum {integer}
+             */
+            Mode?: 0 | 1 | 2;
+        };
+        RecordModeTablePatch: {
+            /**
+             * @description 0 = by schedule
+             * @enum {integer}
+             */
+            Mode?: 0 | 1 | 2;
+        };
+        RecordStoragePointConfig: {
+            RecordStoragePoint: components["schemas"]["RecordStoragePointTable"];
+        };
+        RecordStoragePointConfigPatch: {
+            RecordStoragePoint?: components["schemas"]["RecordStoragePointTablePatch"];
+        };
+        RecordStoragePointConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            RecordStoragePoint: components["schemas"]["RecordStoragePointTable"];
+        };
+        /** @description A directory (storage group) name such as `local`, `Redundant` or `FTP`, without the typographic quotes of the vendor's example answer. */
+        RecordStoragePointDirectory: string;
+        /** @description Where each kind of recording and snapshot of one channel is stored. */
+        RecordStoragePointTable: {
+            /** @description Recordings on alarm. */
+            AlarmRecord?: components["schemas"]["RecordStoragePointTarget"];
+            /** @description Snapshots on alarm. */
+            AlarmSnapShot?: components["schemas"]["RecordStoragePointTarget"];
+            /** @description Recordings on other events. */
+            EventRecord?: components["schemas"]["RecordStoragePointTarget"];
+            /** @description Snapshots on other events. */
+            EventSnapShot?: components["schemas"]["RecordStoragePointTarget"];
+            /** @description Scheduled recordings. */
+            TimingRecord?: components["schemas"]["RecordStoragePointTarget"];
+            /** @description Scheduled snapshots. */
+            TimingSnapShot?: components["schemas"]["RecordStoragePointTarget"];
+            /** @description Recordings on video detection. */
+            VideoDetectRecord?: components["schemas"]["RecordStoragePointTarget"];
+            /** @description Snapshots on video detection. */
+            VideoDetectSnapShot?: components["schemas"]["RecordStoragePointTarget"];
+        };
+        RecordStoragePointTablePatch: {
+            AlarmRecord?: components["schemas"]["RecordStoragePointTargetPatch"];
+            AlarmSnapShot?: components["schemas"]["RecordStoragePointTargetPatch"];
+            EventRecord?: components["schemas"]["RecordStoragePointTargetPatch"];
+            EventSnapShot?: components["schemas"]["RecordStoragePointTargetPatch"];
+            TimingRecord?: components["schemas"]["RecordStoragePointTargetPatch"];
+            TimingSnapShot?: components["schemas"]["RecordStoragePointTargetPatch"];
+            VideoDetectRecord?: components["schemas"]["RecordStoragePointTargetPatch"];
+            VideoDetectSnapShot?: components["schemas"]["RecordStoragePointTargetPatch"];
+        };
+        RecordStoragePointTarget: {
+            /** @description When the remote directory comes back */
+            AutoSync?: boolean;
+            /** @description Hours of data to copy back when the remote directory recovers; 0 = all of it. */
+            AutoSyncRange?: number;
+            /** @description Data older than this many days is compressed. */
+            CompressBefore?: number;
+            /** @description Local directory (storage group) name. The vendor example wraps the names in typographic quotes (“local”, “ Redundant”, “ FTP”); they are passed on exactly as the camera sends them. */
+            Local?: string;
+            /** @description Store locally while the remote directory is unusable. */
+            LocalForEmergency?: boolean;
+            /** @description Redundant directory name (see Local about quotes). */
+            Redundant?: string;
+            /** @description Remote directory name (see Local about quotes). */
+            Remote?: string;
+        };
+        RecordStoragePointTargetPatch: {
+            AutoSync?: boolean;
+            /** @description Hours; 0 = all. */
+            AutoSyncRange?: number;
+            /** @description Days. */
+            CompressBefore?: number;
+            Local?: components["schemas"]["RecordStoragePointDirectory"];
+            LocalForEmergency?: boolean;
+            Redundant?: components["schemas"]["RecordStoragePointDirectory"];
+            Remote?: components["schemas"]["RecordStoragePointDirectory"];
+        };
+        /** @description The Record entry of one video channel. */
+        RecordTable: {
+            /** @description Seconds recorded before an event; 0 = none. */
+            PreRecord?: number;
+            /** @description The weekly schedule: one list of periods per week day, index 0 = Sunday to 6 = Saturday, up to 24 periods a day. Cameras that support holidays (`caps`) may add an eighth list for holidays. */
+            TimeSection?: components["schemas"]["RecordTimeSection"][][];
+        };
+        RecordTablePatch: {
+            /** @description Seconds recorded before an event; 0 = none. */
+            PreRecord?: number;
+            /** @description Week days by position (0 = Sunday), each a list of periods by position (0-23). A `null` day or period leaves it as it is, so `[null, ["6 00:00:00-24:00:00"]]` changes only Monday's first period. */
+            TimeSection?: (components["schemas"]["RecordTimeSectionPatch"][] | null)[];
+        };
+        /** @description `mask hh:mm:ss-hh:mm:ss`, for example `1 00:00:00-24:00:00`. The mask says what is recorded in the period, by bits: 1 regular, 2 motion detection, 4 alarm, 8 card (so 6 = motion and alarm); 0 = the period is off. The end may be 24:00:00. The read schema takes the shape only; writes are checked fully. */
+        RecordTimeSection: string;
+        /** @description `mask hh:mm:ss-hh:mm:ss`: mask 0-65535 (bits 1 regular, 2 motion detection, 4 alarm, 8 card; 0 = off), start 00:00:00-23:59:59, end 00:00:00-24:00:00. `null` leaves the period as it is. */
+        RecordTimeSectionPatch: string | null;
+        RTSPConfig: {
+            RTSP: components["schemas"]["RTSPTable"];
+        };
+        RTSPConfigPatch: {
+            RTSP?: components["schemas"]["RTSPTablePatch"];
+        };
+        RTSPConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            RTSP: components["schemas"]["RTSPTable"];
+        };
+        /** @description The UDP ports the camera sends RTP from. */
+        RTSPPortRange: {
+            /** @description Last RTP port. */
+            EndPort?: components["schemas"]["NetworkPort"];
+            /** @description First RTP port. */
+            StartPort?: components["schemas"]["NetworkPort"];
+        };
+        RTSPTable: {
+            /** @description The camera's RTSP server on or off. */
+            Enable?: boolean;
+            /** @description RTSP port. */
+            Port?: components["schemas"]["NetworkPort"];
+            RTP?: components["schemas"]["RTSPPortRange"];
+        };
+        RTSPTablePatch: {
+            Enable?: boolean;
+            Port?: components["schemas"]["NetworkPort"];
+            RTP?: {
+                EndPort?: components["schemas"]["NetworkPort"];
+                StartPort?: components["schemas"]["NetworkPort"];
+            };
+        };
+        SnapConfig: {
+            Snap: components["schemas"]["SnapTable"];
+        };
+        SnapConfigPatch: {
+            Snap?: components["schemas"]["SnapTablePatch"];
+        };
+        SnapConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            Snap: components["schemas"]["SnapTable"];
+        };
+        /** @description One channel's snapshot schedule. */
+        SnapTable: {
+            /** @description Whether the holiday schedule applies on holidays (in the vendor example, not in its table). */
+            HolidayEnable?: boolean;
+            /** @description One list per weekday, index 0 = Sunday .. 6 = Saturday. */
+            TimeSection?: components["schemas"]["SnapTimeSection"][][];
+        };
+        SnapTablePatch: {
+            HolidayEnable?: boolean;
+            /** @description By weekday from Sunday; `null` leaves that day unchanged. */
+            TimeSection?: ((components["schemas"]["SnapTimeSection"] | null)[] | null)[];
+        };
+        /**
+         * @description `mask hh:mm:ss-hh:mm:ss`. The mask (0-65535) selects snapshot kinds by bit: bit 0 regular, bit 1 motion detection, bit 2 alarm, bit 3 card; 0 = no snapshot in this section. Hours go to 24 (`23:59:59` or `24:00:00` end the day).
+         * @example 1 12:00:00-18:00:00
+         */
+        SnapTimeSection: string;
+        StorageCaps: {
+            RedundantDisk?: {
+                /** @description True when a disk can hold redundant copies. */
+                Support?: boolean;
+            };
+            /** @description True when remote storage can be limited. */
+            SupportRemoteLimit?: boolean;
+        };
+        StorageDevice: {
+            /** @description The device's partitions. */
+            Detail?: components["schemas"]["StoragePartition"][];
+            /** @description The camera's internal handle of the device. */
+            Pointer?: number;
+            /** @description State of the device (`Success` when it is usable). */
+            State?: string;
+        };
+        StorageDeviceNames: {
+            /** @description Device names such as `/dev/sda0`. The vendor document's example wraps each name in typographic quotes (“/dev/sda0”); the gateway passes names on exactly as the camera sends them, quotes included. */
+            list: string[];
+        };
+        StorageDevices: {
+            /** @description One entry per storage device. */
+            list: components["schemas"]["StorageDevice"][];
+        };
+        StorageFailureConfig: {
+            StorageFailure: components["schemas"]["StorageFailureTable"];
+        };
+        StorageFailureConfigPatch: {
+            StorageFailure?: components["schemas"]["StorageFailureTablePatch"];
+        };
+        StorageFailureConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            StorageFailure: components["schemas"]["StorageFailureTable"];
+        };
+        /** @description The StorageFailure table (no index). */
+        StorageFailureTable: {
+            /** @description Raise this event. (The vendor table says "Enable/Disable loss detect feature", copied from §4.9.9.) */
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandler"];
+        };
+        StorageFailureTablePatch: {
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+        };
+        StorageGroupChannel: {
+            /** @description Pictures kept before the oldest are overwritten; 0 = never overwrite. */
+            MaxPictures?: number;
+            /** @description The channel's directory. */
+            Path?: string;
+        };
+        StorageGroupConfig: {
+            /** @description The storage groups, index 0 first. */
+            StorageGroup: components["schemas"]["StorageGroupEntry"][];
+        };
+        StorageGroupConfigPatch: {
+            /** @description Groups by position (index 0 first); `null` leaves that group as it is. */
+            StorageGroup?: components["schemas"]["StorageGroupEntryPatch"][];
+        };
+        StorageGroupConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            StorageGroup: components["schemas"]["StorageGroupEntry"][];
+        };
+        StorageGroupEntry: {
+            /** @description Per video channel, index 0 = channel 1. */
+            Channels?: components["schemas"]["StorageGroupChannel"][];
+            /** @description Days files are kept (0 in the vendor example). */
+            FileHoldTime?: number;
+            /** @description Free text about the group. Cameras use `&` here ("For Reading & Writing Files"), which reads fine but cannot be written: this firmware cannot receive `&` in a request. */
+            Memo?: string;
+            /** @description Name of the group (the names RecordStoragePoint refers to). */
+            Name?: string;
+            /** @description Overwrite the oldest files when the storage is full. */
+            OverWrite?: boolean;
+            /** @description How snapshot file paths are built (`%y-%M-%d/%c/jpg/...`). In the vendor example, not in its list of settable keys: read only. */
+            readonly PicturePathRule?: string;
+            /** @description How record file paths are built (`%y-%M-%d/%c/dav/...`). Read only, like PicturePathRule. */
+            readonly RecordPathRule?: string;
+        };
+        StorageGroupEntryPatch: {
+            /** @description Channels by position (index 0 = channel 1); `null` leaves that channel as it is. */
+            Channels?: ({
+                MaxPictures?: number;
+                Path?: string;
+            } | null)[];
+            /** @description Days. */
+            FileHoldTime?: number;
+            /** @description Free text; `&` cannot be sent to the camera and is refused with 400. */
+            Memo?: string;
+            Name?: string;
+            OverWrite?: boolean;
+        } | null;
+        StorageLowSpaceConfig: {
+            StorageLowSpace: components["schemas"]["StorageLowSpaceTable"];
+        };
+        StorageLowSpaceConfigPatch: {
+            StorageLowSpace?: components["schemas"]["StorageLowSpaceTablePatch"];
+        };
+        StorageLowSpaceConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            StorageLowSpace: components["schemas"]["StorageLowSpaceTable"];
+        };
+        /** @description The StorageLowSpace table (no index). */
+        StorageLowSpaceTable: {
+            /** @description Raise this event. (The vendor table says "Enable/Disable loss detect feature", copied from §4.9.9.) */
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandler"];
+        };
+        StorageLowSpaceTablePatch: {
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+        };
+        StorageNotExistConfig: {
+            StorageNotExist: components["schemas"]["StorageNotExistTable"];
+        };
+        StorageNotExistConfigPatch: {
+            StorageNotExist?: components["schemas"]["StorageNotExistTablePatch"];
+        };
+        StorageNotExistConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            StorageNotExist: components["schemas"]["StorageNotExistTable"];
+        };
+        /** @description The StorageNotExist table (no index). */
+        StorageNotExistTable: {
+            /** @description Raise this event. (The vendor table says "Enable/Disable loss detect feature", copied from §4.9.9.) */
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandler"];
+        };
+        StorageNotExistTablePatch: {
+            Enable?: boolean;
+            EventHandler?: components["schemas"]["EventHandlerPatch"];
+        };
+        StoragePartition: {
+            /** @description True when the partition has failed. */
+            IsError?: boolean;
+            /** @description The camera's internal handle of the partition. */
+            Pointer?: number;
+            /** @description Capacity in bytes. A number rather than an integer because cameras of this family may write byte counts with a fraction. */
+            TotalBytes?: number;
+            /** @description What the partition is used for (`ReadWrite` in the vendor example; also ReadOnly, Redundant, Backup, Snapshot). */
+            Type?: string;
+            /** @description Bytes in use. */
+            UsedBytes?: number;
         };
         SystemCgiVersion: {
             /** @description Version of the camera's HTTP API. */
@@ -953,6 +5838,140 @@ export interface components {
             /** @description Manufacturer name. */
             vendor?: string;
         };
+        UPnPConfig: {
+            UPnP: components["schemas"]["UPnPTable"];
+        };
+        UPnPConfigPatch: {
+            UPnP?: components["schemas"]["UPnPTablePatch"];
+        };
+        UPnPConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            UPnP: components["schemas"]["UPnPTable"];
+        };
+        UPnPMapping: {
+            /** @description This mapping on or off. */
+            Enable?: boolean;
+            /** @description Port on the camera. */
+            InnerPort?: components["schemas"]["NetworkPort"];
+            /** @description Port opened on the router. */
+            OuterPort?: components["schemas"]["NetworkPort"];
+            /** @enum {string} */
+            Protocol?: "TCP" | "UDP";
+            /** @description A name for the mapping */
+            ServiceName?: string;
+        };
+        UPnPMappingPatch: {
+            Enable?: boolean;
+            InnerPort?: components["schemas"]["NetworkPort"];
+            OuterPort?: components["schemas"]["NetworkPort"];
+            /** @enum {string} */
+            Protocol?: "TCP" | "UDP";
+            ServiceName?: string;
+        } | null;
+        UPnPStatus: {
+            /** @description The camera's address on the router's inner side (0.0.0.0 when unknown). */
+            InnerAddress?: components["schemas"]["NetworkIPv4Address"];
+            /** @description The router's outside address (0.0.0.0 when unknown). */
+            OuterAddress?: components["schemas"]["NetworkIPv4Address"];
+            /** @description State of each UPnP mapping, in MapTable order (`Failed` in the vendor example). */
+            PortMapStatus?: string[];
+            /** @description State of the UPnP service (`Unknown` in the vendor example). */
+            Status?: string;
+            /** @description True when the router took the mappings. */
+            Working?: boolean;
+        };
+        UPnPTable: {
+            /** @description UPnP port mapping on the router on or off. */
+            Enable?: boolean;
+            /** @description The port mappings, index 0 first. */
+            MapTable?: components["schemas"]["UPnPMapping"][];
+        };
+        UPnPTablePatch: {
+            Enable?: boolean;
+            /** @description Mappings by position (index 0-255); `null` leaves that mapping as it is. */
+            MapTable?: components["schemas"]["UPnPMappingPatch"][];
+        };
+        UserAccountCreate: {
+            user: components["schemas"]["UserAccountNew"];
+        };
+        /** @description The fields to change; each is sent as `user.<Field>`, the others stay as they are. */
+        UserAccountFieldsPatch: {
+            Group?: components["schemas"]["UserAccountGroup"];
+            Memo?: components["schemas"]["UserAccountMemo"];
+            /** @description True = the account cannot be deleted. */
+            Reserved?: boolean;
+            /** @description True = the account may be logged in from several places at once. */
+            Sharable?: boolean;
+        };
+        /**
+         * @description The account's group, one of the two the vendor document allows: `admin` (every authority) or `user` (live and recorded video only).
+         * @enum {string}
+         */
+        UserAccountGroup: "admin" | "user";
+        /** @description One account as the camera reports it (never with its password). Name, Group and Memo are only bounded in length here: a camera may hold accounts made in its own web page that the write rules would not allow. */
+        UserAccountInfo: {
+            /** @description The account's authorities, comma-separated, as the camera lists them (it follows the group). */
+            AuthList?: string;
+            /** @description The account's group. */
+            Group?: string;
+            /** @description The camera's number for the account (in the list only). */
+            Id?: number;
+            /** @description A free note about the account. */
+            Memo?: string;
+            /** @description The account's name. */
+            Name: string;
+            /** @description True = the account cannot be deleted. */
+            Reserved?: boolean;
+            /** @description True = the account may be logged in from several places at once. */
+            Sharable?: boolean;
+        };
+        UserAccountList: {
+            users: components["schemas"]["UserAccountInfo"][];
+        };
+        /** @description A free note about the account. The camera cannot carry `&` or control characters. */
+        UserAccountMemo: string;
+        /** @description An account name: 1-31 letters, digits, `_`, `@`, `.` or `-`. The vendor document sets no rule; this one keeps names safe in URLs and in the camera's query strings. */
+        UserAccountName: string;
+        /** @description The new account; each field is sent to the camera as `user.<Field>`. */
+        UserAccountNew: {
+            Group: components["schemas"]["UserAccountGroup"];
+            Memo?: components["schemas"]["UserAccountMemo"];
+            Name: components["schemas"]["UserAccountName"];
+            /** @description The account's password, 1-32 characters without `&` or control characters. Never answered. */
+            Password: string;
+            /** @description True = the account cannot be deleted afterwards. */
+            Reserved?: boolean;
+            /** @description True = the account may be logged in from several places at once. */
+            Sharable: boolean;
+        };
+        UserAccountOne: {
+            user: components["schemas"]["UserAccountInfo"];
+        };
+        UserAccountPasswordChange: {
+            /** @description The new password (sent as `pwd`), 1-32 characters without `&` or control characters. Never answered. */
+            newPassword: string;
+            /** @description The current password (sent as `pwdOld`). Never answered. */
+            oldPassword: string;
+        };
+        UserAccountPatch: {
+            user?: components["schemas"]["UserAccountFieldsPatch"];
+        };
+        UserActiveList: {
+            users: components["schemas"]["UserActiveSession"][];
+        };
+        /** @description One login, with the camera's lower-case keys. */
+        UserActiveSession: {
+            /** @description The kind of client, for example `web3.0`. */
+            clienttype?: string;
+            /** @description The account's group. */
+            group?: string;
+            /** @description The client's address. */
+            ip?: string;
+            /** @description When the login happened, camera local time, `Y-M-D H:m:S` (for example `2011-11-08 09:51:03`). */
+            logintime?: string;
+            /** @description The account logged in. */
+            name?: string;
+        };
         UserGlobalConfig: {
             UserGlobal: components["schemas"]["UserGlobalTable"];
         };
@@ -969,6 +5988,516 @@ export interface components {
         };
         UserGlobalTablePatch: {
             OnvifLoginCheck?: boolean;
+        };
+        UserGroupInfo: {
+            /** @description The group's authorities, comma-separated, as the camera lists them. */
+            AuthorityList?: string;
+            /** @description A note about the group. */
+            Memo?: string;
+            /** @description The group's name. */
+            Name: string;
+        };
+        UserGroupList: {
+            group: components["schemas"]["UserGroupInfo"][];
+        };
+        UserGroupOne: {
+            group: components["schemas"]["UserGroupInfo"];
+        };
+        VideoColorConfig: {
+            VideoColor: components["schemas"]["VideoColorTable"];
+        };
+        VideoColorConfigPatch: {
+            VideoColor?: components["schemas"]["VideoColorTablePatch"];
+        };
+        VideoColorConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            VideoColor: components["schemas"]["VideoColorTable"];
+        };
+        VideoColorItem: {
+            Brightness?: number;
+            Contrast?: number;
+            /** @description The vendor table gives no range; 0-100 like Brightness and Contrast. */
+            Hue?: number;
+            /** @description The vendor table gives no range; 0-100 like Brightness and Contrast. */
+            Saturation?: number;
+            TimeSection?: components["schemas"]["VideoColorTimeSection"];
+        };
+        VideoColorItemPatch: {
+            Brightness?: number;
+            Contrast?: number;
+            Hue?: number;
+            Saturation?: number;
+            TimeSection?: components["schemas"]["VideoColorTimeSection"];
+        };
+        /** @description The channel's colour configs; index 0 = colour config 1. */
+        VideoColorTable: components["schemas"]["VideoColorItem"][];
+        /** @description By colour config from 0; `null` leaves that config unchanged. */
+        VideoColorTablePatch: (components["schemas"]["VideoColorItemPatch"] | null)[];
+        /** @description `mask hh:mm:ss-hh:mm:ss`: mask 1 = this colour config is in effect between the two times, 0 = it is not. `24:00:00` ends the day. */
+        VideoColorTimeSection: string;
+        VideoEncodeROIConfig: {
+            VideoEncodeROI: components["schemas"]["VideoEncodeROITable"];
+        };
+        VideoEncodeROIConfigPatch: {
+            VideoEncodeROI?: components["schemas"]["VideoEncodeROITablePatch"];
+        };
+        VideoEncodeROIConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            VideoEncodeROI: components["schemas"]["VideoEncodeROITable"];
+        };
+        VideoEncodeROITable: {
+            /** @description Whether the region of interest follows moving objects. */
+            DynamicTrack?: boolean;
+        };
+        VideoEncodeROITablePatch: {
+            DynamicTrack?: boolean;
+        };
+        VideoFocusAdjustRequest: {
+            focus: components["schemas"]["VideoFocusPosition"];
+            /** @description Absolute zoom 0 to 1, or -1 to return to position 0. (The vendor document's example sends zoom=-0.5, outside its own stated range; it is refused here.) */
+            zoom: components["schemas"]["VideoFocusPosition"];
+        };
+        VideoFocusMoveRequest: {
+            focus: components["schemas"]["VideoFocusSpeed"];
+            zoom: components["schemas"]["VideoFocusSpeed"];
+        };
+        /** @description Absolute position 0 to 1, or -1 to return this axis to position 0. */
+        VideoFocusPosition: number | -1;
+        /** @description Motor speed, -1 < speed < 1: positive moves forwards, negative backwards, 0 stops. -1 means "not this axis": send it for the axis that is not being moved. */
+        VideoFocusSpeed: number;
+        VideoFocusStatus: {
+            /** @description Focus position */
+            focus?: number;
+            /**
+             * @description `Autofocus` while an automatic focus runs; poll until `Normal`.
+             * @enum {string}
+             */
+            status?: "Normal" | "Autofocus";
+            /** @description Zoom position */
+            zoom?: number;
+        };
+        /**
+         * @description 0 always colour, 1 switch by brightness, 2 always black and white.
+         * @enum {integer}
+         */
+        VideoInDayNightColor: 0 | 1 | 2;
+        /** @description 0 always colour, 1 switch by brightness, 2 always black and white. The vendor table says integer {0,1,2} but its own example sends `false` at the top level, so a boolean is accepted when reading (it has no documented meaning; writes take the integer). */
+        VideoInDayNightColorRead: (0 | 1 | 2) | boolean;
+        /** @description Milliseconds. The vendor table says 0.1-80, but its example reads 0 in NightOptions and NormalOptions and its own "low motion blur" write sends ExposureValue1=0, so 0 is accepted. */
+        VideoInExposureValue: number;
+        VideoInFlashControl: {
+            /**
+             * @description 0 never flash
+             * @enum {integer}
+             */
+            Mode?: 0 | 1 | 2;
+            /**
+             * @description Trigger: 0 low level, 1 high level, 2 rising edge, 3 falling edge.
+             * @enum {integer}
+             */
+            Pole?: 0 | 1 | 2 | 3;
+            /** @description Brightness below which the flash fires. */
+            PreValue?: number;
+            /** @description Flash time in steps of 64 µs (0 = 0 µs .. 15 = 960 µs). */
+            Value?: number;
+        };
+        VideoInFlashControlPatch: {
+            /** @enum {integer} */
+            Mode?: 0 | 1 | 2;
+            /** @enum {integer} */
+            Pole?: 0 | 1 | 2 | 3;
+            PreValue?: number;
+            Value?: number;
+        };
+        VideoInFocusConfig: {
+            VideoInFocus: components["schemas"]["VideoInFocusTable"];
+        };
+        VideoInFocusConfigPatch: {
+            VideoInFocus?: components["schemas"]["VideoInFocusTablePatch"];
+        };
+        VideoInFocusConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            VideoInFocus: components["schemas"]["VideoInFocusTable"];
+        };
+        VideoInFocusItem: {
+            /** @description Nearest focus distance. The vendor table lists 100, 1000, 2000, 3000, 5000 (with a trailing comma, so perhaps not all); any non-negative value is read. */
+            FocusLimit?: number;
+            /** @enum {string} */
+            FocusLimitSelectMode?: "Manual" | "Auto";
+            /**
+             * @description 0 none
+             * @enum {integer}
+             */
+            IRCorrection?: 0 | 1 | 2;
+            /**
+             * @description 2 auto focus
+             * @enum {integer}
+             */
+            Mode?: 2 | 3 | 4;
+            /**
+             * @description 0 high
+             * @enum {integer}
+             */
+            Sensitivity?: 0 | 1 | 2;
+        };
+        VideoInFocusItemPatch: {
+            /** @enum {integer} */
+            FocusLimit?: 100 | 1000 | 2000 | 3000 | 5000;
+            /** @enum {string} */
+            FocusLimitSelectMode?: "Manual" | "Auto";
+            /** @enum {integer} */
+            IRCorrection?: 0 | 1 | 2;
+            /** @enum {integer} */
+            Mode?: 2 | 3 | 4;
+            /** @enum {integer} */
+            Sensitivity?: 0 | 1 | 2;
+        };
+        /** @description The channel's focus configs; 0 normal, 1 day, 2 night. */
+        VideoInFocusTable: components["schemas"]["VideoInFocusItem"][];
+        /** @description By config from 0 (normal, day, night); `null` leaves that config unchanged. */
+        VideoInFocusTablePatch: (components["schemas"]["VideoInFocusItemPatch"] | null)[];
+        /** @description On/off. The vendor table types NightOptions/NormalOptions Mirror and Flip as integer while its example sends `false`; both true/false and 0/1 are accepted. */
+        VideoInOnOff: boolean | (0 | 1);
+        VideoInOptionsConfig: {
+            VideoInOptions: components["schemas"]["VideoInOptionsTable"];
+        };
+        VideoInOptionsConfigPatch: {
+            VideoInOptions?: components["schemas"]["VideoInOptionsTablePatch"];
+        };
+        VideoInOptionsConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            VideoInOptions: components["schemas"]["VideoInOptionsTable"];
+        };
+        /** @description A set of options the camera switches to (NightOptions when it is dark or between sunset and sunrise). Ranges as at the top level. */
+        VideoInOptionsProfile: {
+            /** @enum {integer} */
+            AntiFlicker?: 0 | 1 | 2;
+            Backlight?: number;
+            /** @description [left, top, right, bottom] of the backlight metering area, 0-8191 (not in the vendor table). */
+            BacklightRegion?: number[];
+            /** @description Below this brightness the camera uses NightOptions. */
+            BrightnessThreshold?: number;
+            DayNightColor?: components["schemas"]["VideoInDayNightColorRead"];
+            /** @enum {integer} */
+            ExposureMode?: 0 | 1 | 2 | 4;
+            ExposureSpeed?: number;
+            ExposureValue1?: components["schemas"]["VideoInExposureValue"];
+            ExposureValue2?: components["schemas"]["VideoInExposureValue"];
+            ExternalSyncPhase?: number;
+            Flip?: components["schemas"]["VideoInOnOff"];
+            Gain?: number;
+            GainAuto?: boolean;
+            GainBlue?: number;
+            GainGreen?: number;
+            GainMax?: number;
+            GainMin?: number;
+            GainRed?: number;
+            GlareInhibition?: number;
+            IrisAuto?: boolean;
+            Mirror?: components["schemas"]["VideoInOnOff"];
+            /**
+             * @description 0 use day options for now, 1 night options, 2 normal options, 3 as SwitchMode decides.
+             * @enum {integer}
+             */
+            Profile?: 0 | 1 | 2 | 3;
+            ReferenceLevel?: number;
+            /** @enum {integer} */
+            Rotate90?: 0 | 1 | 2;
+            SunriseHour?: number;
+            SunriseMinute?: number;
+            SunriseSecond?: number;
+            SunsetHour?: number;
+            SunsetMinute?: number;
+            SunsetSecond?: number;
+            /** @description 0 always day options, 1 switch by brightness, 2 switch by time (night between sunset and sunrise), 3 always night options, 4 always normal options. The vendor table says "{0,1,2}" but then describes 3 and 4, and its example sends 4. */
+            SwitchMode?: number;
+            WhiteBalance?: components["schemas"]["VideoInWhiteBalance"];
+            /** @description Not in the vendor table. */
+            WideDynamicRange?: number;
+            /** @description Not in the vendor table. */
+            WideDynamicRangeMode?: number;
+        };
+        VideoInOptionsProfilePatch: {
+            /** @enum {integer} */
+            AntiFlicker?: 0 | 1 | 2;
+            Backlight?: number;
+            /** @description By position; `null` leaves a coordinate unchanged. */
+            BacklightRegion?: (number | null)[];
+            BrightnessThreshold?: number;
+            DayNightColor?: components["schemas"]["VideoInDayNightColor"];
+            /** @enum {integer} */
+            ExposureMode?: 0 | 1 | 2 | 4;
+            ExposureSpeed?: number;
+            ExposureValue1?: components["schemas"]["VideoInExposureValue"];
+            ExposureValue2?: components["schemas"]["VideoInExposureValue"];
+            ExternalSyncPhase?: number;
+            Flip?: components["schemas"]["VideoInOnOff"];
+            Gain?: number;
+            GainAuto?: boolean;
+            GainBlue?: number;
+            GainGreen?: number;
+            GainMax?: number;
+            GainMin?: number;
+            GainRed?: number;
+            GlareInhibition?: number;
+            IrisAuto?: boolean;
+            Mirror?: components["schemas"]["VideoInOnOff"];
+            /** @enum {integer} */
+            Profile?: 0 | 1 | 2 | 3;
+            ReferenceLevel?: number;
+            /** @enum {integer} */
+            Rotate90?: 0 | 1 | 2;
+            SunriseHour?: number;
+            SunriseMinute?: number;
+            SunriseSecond?: number;
+            SunsetHour?: number;
+            SunsetMinute?: number;
+            SunsetSecond?: number;
+            SwitchMode?: number;
+            WhiteBalance?: components["schemas"]["VideoInWhiteBalance"];
+            WideDynamicRange?: number;
+            WideDynamicRangeMode?: number;
+        };
+        /** @description One channel's video input options; the top level is the day (or only) setting. */
+        VideoInOptionsTable: {
+            /**
+             * @description 0 outdoor
+             * @enum {integer}
+             */
+            AntiFlicker?: 0 | 1 | 2;
+            /** @description 0 off */
+            Backlight?: number;
+            DayNightColor?: components["schemas"]["VideoInDayNightColorRead"];
+            DayOptions?: components["schemas"]["VideoInOptionsProfile"];
+            /**
+             * @description 0 automatic
+             * @enum {integer}
+             */
+            ExposureMode?: 0 | 1 | 2 | 4;
+            /** @description 0 automatic, 1..n-1 manual exposure grade, n automatic with a time limit, n+1 manual with ExposureValue1 (n from the camera's video input caps). */
+            ExposureSpeed?: number;
+            /** @description Lower limit of automatic exposure, or the manual exposure time (ms). */
+            ExposureValue1?: components["schemas"]["VideoInExposureValue"];
+            /** @description Upper limit of automatic exposure (ms), above ExposureValue1. */
+            ExposureValue2?: components["schemas"]["VideoInExposureValue"];
+            /**
+             * @description 0 internal
+             * @enum {integer}
+             */
+            ExternalSync?: 0 | 1;
+            /** @description Phase of the external sync signal */
+            ExternalSyncPhase?: number;
+            FlashControl?: components["schemas"]["VideoInFlashControl"];
+            /** @description Picture upside down. */
+            Flip?: boolean;
+            /** @description Upper limit with GainAuto */
+            Gain?: number;
+            GainAuto?: boolean;
+            /** @description Used with WhiteBalance Custom. */
+            GainBlue?: number;
+            /** @description Used with WhiteBalance Custom. */
+            GainGreen?: number;
+            /** @description Upper gain limit (in the vendor's write examples */
+            GainMax?: number;
+            /** @description Lower gain limit (in the vendor's write examples */
+            GainMin?: number;
+            /** @description Used with WhiteBalance Custom. */
+            GainRed?: number;
+            /** @description 0 off. */
+            GlareInhibition?: number;
+            IrisAuto?: boolean;
+            /** @description Picture mirrored left to right. */
+            Mirror?: boolean;
+            NightOptions?: components["schemas"]["VideoInOptionsProfile"];
+            NormalOptions?: components["schemas"]["VideoInOptionsProfile"];
+            /** @description Target average brightness. */
+            ReferenceLevel?: number;
+            /** @description Not in the vendor table. */
+            ReferenceLevelEnable?: boolean;
+            /**
+             * @description 0 none
+             * @enum {integer}
+             */
+            Rotate90?: 0 | 1 | 2;
+            /**
+             * @description Input signal mode.
+             * @enum {string}
+             */
+            SignalFormat?: "Inside" | "BT656" | "720p" | "1080p" | "1080i" | "1080sF";
+            SmartIRExposure?: boolean;
+            WhiteBalance?: components["schemas"]["VideoInWhiteBalance"];
+        };
+        VideoInOptionsTablePatch: {
+            /** @enum {integer} */
+            AntiFlicker?: 0 | 1 | 2;
+            Backlight?: number;
+            DayNightColor?: components["schemas"]["VideoInDayNightColor"];
+            DayOptions?: components["schemas"]["VideoInOptionsProfilePatch"];
+            /** @enum {integer} */
+            ExposureMode?: 0 | 1 | 2 | 4;
+            ExposureSpeed?: number;
+            ExposureValue1?: components["schemas"]["VideoInExposureValue"];
+            ExposureValue2?: components["schemas"]["VideoInExposureValue"];
+            /** @enum {integer} */
+            ExternalSync?: 0 | 1;
+            ExternalSyncPhase?: number;
+            FlashControl?: components["schemas"]["VideoInFlashControlPatch"];
+            Flip?: boolean;
+            Gain?: number;
+            GainAuto?: boolean;
+            GainBlue?: number;
+            GainGreen?: number;
+            GainMax?: number;
+            GainMin?: number;
+            GainRed?: number;
+            GlareInhibition?: number;
+            IrisAuto?: boolean;
+            Mirror?: boolean;
+            NightOptions?: components["schemas"]["VideoInOptionsProfilePatch"];
+            NormalOptions?: components["schemas"]["VideoInOptionsProfilePatch"];
+            ReferenceLevel?: number;
+            ReferenceLevelEnable?: boolean;
+            /** @enum {integer} */
+            Rotate90?: 0 | 1 | 2;
+            /** @enum {string} */
+            SignalFormat?: "Inside" | "BT656" | "720p" | "1080p" | "1080i" | "1080sF";
+            SmartIRExposure?: boolean;
+            WhiteBalance?: components["schemas"]["VideoInWhiteBalance"];
+        };
+        VideoInputChannelCount: {
+            /** @description Number of video inputs. */
+            channels: number;
+        };
+        VideoInSharpnessConfig: {
+            VideoInSharpness: components["schemas"]["VideoInSharpnessTable"];
+        };
+        VideoInSharpnessConfigPatch: {
+            VideoInSharpness?: components["schemas"]["VideoInSharpnessTablePatch"];
+        };
+        VideoInSharpnessConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            VideoInSharpness: components["schemas"]["VideoInSharpnessTable"];
+        };
+        VideoInSharpnessItem: {
+            Level?: number;
+            /** @description Sharpness mode (in the vendor example */
+            Mode?: number;
+            Sharpness?: number;
+        };
+        VideoInSharpnessItemPatch: {
+            Level?: number;
+            Mode?: number;
+            Sharpness?: number;
+        };
+        /** @description The channel's sharpness configs; 0 normal, 1 day, 2 night. */
+        VideoInSharpnessTable: components["schemas"]["VideoInSharpnessItem"][];
+        /** @description By config from 0 (normal, day, night); `null` leaves that config unchanged. */
+        VideoInSharpnessTablePatch: (components["schemas"]["VideoInSharpnessItemPatch"] | null)[];
+        /** @description White balance mode. Documented: Disable, Auto, Custom, Sunny, Cloudy, Home, Office, Night; cameras also offer Outdoor, CustomColorTemperature, Indoor, ATW, Manual, AutoOutdoor, ManualDatum and others, so any name of 1-32 letters is accepted. */
+        VideoInWhiteBalance: string | ("Disable" | "Auto" | "Custom" | "Sunny" | "Cloudy" | "Home" | "Office" | "Night" | "Outdoor" | "CustomColorTemperature" | "Indoor" | "ATW" | "Manual" | "AutoOutdoor" | "ManualDatum");
+        VideoInZoomConfig: {
+            VideoInZoom: components["schemas"]["VideoInZoomTable"];
+        };
+        VideoInZoomConfigPatch: {
+            VideoInZoom?: components["schemas"]["VideoInZoomTablePatch"];
+        };
+        VideoInZoomConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            VideoInZoom: components["schemas"]["VideoInZoomTable"];
+        };
+        /** @description Digital zoom on or off. The vendor table types it integer but describes true/false, and its example sends true/false; both forms (and 0/1) are accepted. */
+        VideoInZoomDigital: boolean | (0 | 1);
+        VideoInZoomItem: {
+            DigitalZoom?: components["schemas"]["VideoInZoomDigital"];
+            /** @description Zoom speed. */
+            Speed?: number;
+            /** @description Largest zoom factor (in the vendor example */
+            ZoomLimit?: number;
+        };
+        VideoInZoomItemPatch: {
+            DigitalZoom?: components["schemas"]["VideoInZoomDigital"];
+            Speed?: number;
+            ZoomLimit?: number;
+        };
+        /** @description The channel's zoom configs; 0 normal, 1 day, 2 night. */
+        VideoInZoomTable: components["schemas"]["VideoInZoomItem"][];
+        /** @description By config from 0 (normal, day, night); `null` leaves that config unchanged. */
+        VideoInZoomTablePatch: (components["schemas"]["VideoInZoomItemPatch"] | null)[];
+        VideoMaxExtraStreams: {
+            /** @description Extra streams per channel besides the main stream. */
+            maxExtraStreams: number;
+        };
+        /** @description The VideoStandard table is a single value, so the document has one key. */
+        VideoStandardConfig: {
+            VideoStandard: components["schemas"]["VideoStandardName"];
+        };
+        VideoStandardConfigPatch: {
+            VideoStandard?: components["schemas"]["VideoStandardName"];
+        };
+        VideoStandardConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            VideoStandard: components["schemas"]["VideoStandardName"];
+        };
+        /** @enum {string} */
+        VideoStandardName: "PAL" | "NTSC";
+        /** @description [red, green, blue, alpha], each 0-255. */
+        VideoWidgetColor: number[];
+        /** @description [red, green, blue, alpha] 0-255, by position; `null` leaves a component unchanged. */
+        VideoWidgetColorPatch: (number | null)[];
+        VideoWidgetConfig: {
+            VideoWidget: components["schemas"]["VideoWidgetTable"];
+        };
+        VideoWidgetConfigPatch: {
+            VideoWidget?: components["schemas"]["VideoWidgetTablePatch"];
+        };
+        VideoWidgetConfigPatched: {
+            ignoredFields: components["schemas"]["IgnoredFields"];
+            VideoWidget: components["schemas"]["VideoWidgetTable"];
+        };
+        VideoWidgetOverlay: {
+            BackColor?: components["schemas"]["VideoWidgetColor"];
+            /** @description Whether it is drawn into the encoded video. */
+            EncodeBlend?: boolean;
+            FrontColor?: components["schemas"]["VideoWidgetColor"];
+            Rect?: components["schemas"]["VideoWidgetRect"];
+        };
+        VideoWidgetOverlayPatch: {
+            BackColor?: components["schemas"]["VideoWidgetColorPatch"];
+            EncodeBlend?: boolean;
+            FrontColor?: components["schemas"]["VideoWidgetColorPatch"];
+            Rect?: components["schemas"]["VideoWidgetRectPatch"];
+        };
+        /** @description [left, top, right, bottom] in a 0-8191 coordinate space. */
+        VideoWidgetRect: number[];
+        /** @description [left, top, right, bottom] 0-8191, by position; `null` leaves a coordinate unchanged. */
+        VideoWidgetRectPatch: (number | null)[];
+        VideoWidgetTable: {
+            ChannelTitle?: components["schemas"]["VideoWidgetOverlay"];
+            /** @description Privacy masks, region 1 to 4. */
+            Covers?: components["schemas"]["VideoWidgetOverlay"][];
+            TimeTitle?: components["schemas"]["VideoWidgetTimeTitle"];
+        };
+        VideoWidgetTablePatch: {
+            ChannelTitle?: components["schemas"]["VideoWidgetOverlayPatch"];
+            /** @description By region from 0; `null` leaves that region unchanged. */
+            Covers?: (components["schemas"]["VideoWidgetOverlayPatch"] | null)[];
+            TimeTitle?: components["schemas"]["VideoWidgetTimeTitlePatch"];
+        };
+        VideoWidgetTimeTitle: {
+            BackColor?: components["schemas"]["VideoWidgetColor"];
+            /** @description Whether it is drawn into the encoded video. */
+            EncodeBlend?: boolean;
+            FrontColor?: components["schemas"]["VideoWidgetColor"];
+            Rect?: components["schemas"]["VideoWidgetRect"];
+            /** @description Whether the weekday is shown with the time. */
+            ShowWeek?: boolean;
+        };
+        VideoWidgetTimeTitlePatch: {
+            BackColor?: components["schemas"]["VideoWidgetColorPatch"];
+            EncodeBlend?: boolean;
+            FrontColor?: components["schemas"]["VideoWidgetColorPatch"];
+            Rect?: components["schemas"]["VideoWidgetRectPatch"];
+            ShowWeek?: boolean;
         };
     };
     responses: {
@@ -1064,10 +6593,57 @@ export interface components {
         CameraId: string;
         /** @description Video channel, counted from 1 as in the camera's URLs. */
         Channel: number;
+        /** @description Counted from 1: the video channel for motion-detect, blind-detect and loss-detect; the alarm input for alarm. The camera's table index is this number minus 1. */
+        EventHandlerChannel: number;
+        /**
+         * @description The event source whose EventHandler is meant, one of the four the vendor document names for §4.9.1: `alarm` (table Alarm), `motion-detect` (MotionDetect), `blind-detect` (BlindDetect), `loss-detect` (LossDetect). The tables without index (login-failure-alarm, storage-*, net-abort, ip-conflict) carry their EventHandler in their own resource.
+         * @example motion-detect
+         */
+        EventHandlerEvent: "alarm" | "motion-detect" | "blind-detect" | "loss-detect";
+        /**
+         * @description End of the time range, an ISO 8601 local date-time of the camera's clock (no zone), not before `startTime`; 2037-12-31T23:59:59 when absent.
+         * @example 2024-05-02T00:00:00
+         */
+        FinderEndTime: string;
+        /**
+         * @description Start of the time range, an ISO 8601 local date-time of the camera's clock (no zone); 2000-01-01T00:00:00 when absent.
+         * @example 2024-05-01T00:00:00
+         */
+        FinderStartTime: string;
         /** @description Items per page. */
         PageSize: number;
         /** @description The `nextPageToken` of the previous page. */
         PageToken: string;
+        /**
+         * @description Auxiliary function number; the current protocol's AuxMin/AuxMax (`protocol-caps`) may allow fewer.
+         * @example 1
+         */
+        PtzAux: number;
+        /**
+         * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+         * @example 1
+         */
+        PtzPattern: number;
+        /**
+         * @description Preset point number. The current protocol's PresetMin/PresetMax (`protocol-caps`) may allow fewer.
+         * @example 1
+         */
+        PtzPreset: number;
+        /**
+         * @description Tour path number; the current protocol's TourMin/TourMax (`protocol-caps`) may allow fewer.
+         * @example 1
+         */
+        PtzTour: number;
+        /**
+         * @description The account's name.
+         * @example admin
+         */
+        UserAccountNamePath: components["schemas"]["UserAccountName"];
+        /**
+         * @description The group's name (the camera has `admin` and usually `user`).
+         * @example admin
+         */
+        UserGroupNamePath: string;
     };
     requestBodies: never;
     headers: never;
@@ -1124,6 +6700,5888 @@ export interface operations {
             };
             401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
+        };
+    };
+    listActiveUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The logged-in users. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "users": [
+                     *         {
+                     *           "name": "admin",
+                     *           "ip": "10.43.2.16",
+                     *           "group": "admin",
+                     *           "clienttype": "web3.0",
+                     *           "logintime": "2011-11-08 09:51:03"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["UserActiveList"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getAudioInputChannels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The number of audio inputs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "channels": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AudioChannelCount"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getAudioOutputChannels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The number of audio outputs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "channels": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AudioChannelCount"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getAlarmConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Alarm table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "Alarm": [
+                     *         {
+                     *           "Enable": false,
+                     *           "Name": "Door1",
+                     *           "SensorType": "NC",
+                     *           "EventHandler": {
+                     *             "AlarmOutChannels": [
+                     *               1
+                     *             ],
+                     *             "AlarmOutEnable": false,
+                     *             "AlarmOutLatch": 10,
+                     *             "BeepEnable": true,
+                     *             "Dejitter": 0,
+                     *             "Delay": 30,
+                     *             "LogEnable": true,
+                     *             "MailEnable": true,
+                     *             "PtzLink": [
+                     *               [
+                     *                 "None",
+                     *                 0
+                     *               ]
+                     *             ],
+                     *             "PtzLinkEnable": false,
+                     *             "RecordChannels": [
+                     *               1
+                     *             ],
+                     *             "RecordEnable": true,
+                     *             "RecordLatch": 10,
+                     *             "SnapshotChannels": [
+                     *               1
+                     *             ],
+                     *             "SnapshotEnable": false,
+                     *             "SnapshotPeriod": 3,
+                     *             "SnapshotTimes": 0,
+                     *             "TimeSection": [
+                     *               [
+                     *                 "1 00:00:00-24:00:00",
+                     *                 "0 00:00:00-24:00:00"
+                     *               ]
+                     *             ],
+                     *             "TipEnable": true
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AlarmConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchAlarmConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "Alarm": [
+                 *         {
+                 *           "Enable": true
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["AlarmConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The Alarm table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlarmConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getAlarmInputSlots: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The number of alarm inputs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "count": 2
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventAlarmSlots"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getAlarmInputStates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Which alarm inputs are active. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "active": [
+                     *         1,
+                     *         2
+                     *       ],
+                     *       "raw": 3
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventAlarmStates"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getAlarmOutConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The AlarmOut table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "AlarmOut": [
+                     *         {
+                     *           "Mode": 0,
+                     *           "Name": "Beep"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AlarmOutConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchAlarmOutConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "AlarmOut": [
+                 *         {
+                 *           "Name": "port1"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["AlarmOutConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The AlarmOut table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlarmOutConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getAlarmOutputSlots: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The number of alarm outputs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "count": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventAlarmSlots"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getAlarmOutputStates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Which alarm outputs are active. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "active": [],
+                     *       "raw": 0
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventAlarmStates"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getBlindDetectConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The BlindDetect table of one video channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "BlindDetect": {
+                     *         "Enable": false,
+                     *         "Level": 3,
+                     *         "EventHandler": {
+                     *           "AlarmOutChannels": [
+                     *             1
+                     *           ],
+                     *           "AlarmOutEnable": false,
+                     *           "AlarmOutLatch": 10,
+                     *           "BeepEnable": true,
+                     *           "Dejitter": 0,
+                     *           "Delay": 30,
+                     *           "LogEnable": true,
+                     *           "MailEnable": true,
+                     *           "PtzLink": [
+                     *             [
+                     *               "None",
+                     *               0
+                     *             ]
+                     *           ],
+                     *           "PtzLinkEnable": false,
+                     *           "RecordChannels": [
+                     *             1
+                     *           ],
+                     *           "RecordEnable": true,
+                     *           "RecordLatch": 10,
+                     *           "SnapshotChannels": [
+                     *             1
+                     *           ],
+                     *           "SnapshotEnable": false,
+                     *           "SnapshotPeriod": 3,
+                     *           "SnapshotTimes": 0,
+                     *           "TimeSection": [
+                     *             [
+                     *               "1 00:00:00-24:00:00",
+                     *               "0 00:00:00-24:00:00"
+                     *             ]
+                     *           ],
+                     *           "TipEnable": true
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BlindDetectConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchBlindDetectConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "BlindDetect": {
+                 *         "Level": 4
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["BlindDetectConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The BlindDetect table of one video channel as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlindDetectConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getEventManagerCaps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event manager capabilities. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "AlarmOutEnable": true,
+                     *       "BeepEnable": true,
+                     *       "DejitterEnable": true,
+                     *       "MMSEnable": true,
+                     *       "MailEnable": true,
+                     *       "MonitorTourEnable": true,
+                     *       "PtzLinkEnable": true,
+                     *       "RecordEnable": true,
+                     *       "SnapshotEnable": true,
+                     *       "TimeSectionEnable": true,
+                     *       "TipEnable": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventManagerCaps"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getEventHandler: {
+        parameters: {
+            query?: {
+                /** @description Counted from 1: the video channel for motion-detect, blind-detect and loss-detect; the alarm input for alarm. The camera's table index is this number minus 1. */
+                channel?: components["parameters"]["EventHandlerChannel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description The event source whose EventHandler is meant, one of the four the vendor document names for §4.9.1: `alarm` (table Alarm), `motion-detect` (MotionDetect), `blind-detect` (BlindDetect), `loss-detect` (LossDetect). The tables without index (login-failure-alarm, storage-*, net-abort, ip-conflict) carry their EventHandler in their own resource.
+                 * @example motion-detect
+                 */
+                event: components["parameters"]["EventHandlerEvent"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The EventHandler. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "EventHandler": {
+                     *         "AlarmOutChannels": [
+                     *           1
+                     *         ],
+                     *         "AlarmOutEnable": false,
+                     *         "AlarmOutLatch": 10,
+                     *         "BeepEnable": true,
+                     *         "Dejitter": 0,
+                     *         "Delay": 30,
+                     *         "LogEnable": true,
+                     *         "MailEnable": true,
+                     *         "PtzLink": [
+                     *           [
+                     *             "None",
+                     *             0
+                     *           ]
+                     *         ],
+                     *         "PtzLinkEnable": false,
+                     *         "RecordChannels": [
+                     *           1
+                     *         ],
+                     *         "RecordEnable": true,
+                     *         "RecordLatch": 10,
+                     *         "SnapshotChannels": [
+                     *           1
+                     *         ],
+                     *         "SnapshotEnable": false,
+                     *         "SnapshotPeriod": 3,
+                     *         "SnapshotTimes": 0,
+                     *         "TimeSection": [
+                     *           [
+                     *             "1 00:00:00-24:00:00",
+                     *             "0 00:00:00-24:00:00"
+                     *           ]
+                     *         ],
+                     *         "TipEnable": true
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventHandlerConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchEventHandler: {
+        parameters: {
+            query?: {
+                /** @description Counted from 1: the video channel for motion-detect, blind-detect and loss-detect; the alarm input for alarm. The camera's table index is this number minus 1. */
+                channel?: components["parameters"]["EventHandlerChannel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description The event source whose EventHandler is meant, one of the four the vendor document names for §4.9.1: `alarm` (table Alarm), `motion-detect` (MotionDetect), `blind-detect` (BlindDetect), `loss-detect` (LossDetect). The tables without index (login-failure-alarm, storage-*, net-abort, ip-conflict) carry their EventHandler in their own resource.
+                 * @example motion-detect
+                 */
+                event: components["parameters"]["EventHandlerEvent"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "EventHandler": {
+                 *         "RecordEnable": false
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["EventHandlerConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The EventHandler as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventHandlerConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getIPConflictConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The IPConflict table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "IPConflict": {
+                     *         "Enable": false,
+                     *         "EventHandler": {
+                     *           "AlarmOutChannels": [
+                     *             1
+                     *           ],
+                     *           "AlarmOutEnable": false,
+                     *           "AlarmOutLatch": 10,
+                     *           "BeepEnable": true,
+                     *           "Dejitter": 0,
+                     *           "Delay": 30,
+                     *           "LogEnable": true,
+                     *           "MailEnable": true,
+                     *           "PtzLink": [
+                     *             [
+                     *               "None",
+                     *               0
+                     *             ]
+                     *           ],
+                     *           "PtzLinkEnable": false,
+                     *           "RecordChannels": [
+                     *             1
+                     *           ],
+                     *           "RecordEnable": true,
+                     *           "RecordLatch": 10,
+                     *           "SnapshotChannels": [
+                     *             1
+                     *           ],
+                     *           "SnapshotEnable": false,
+                     *           "SnapshotPeriod": 3,
+                     *           "SnapshotTimes": 0,
+                     *           "TimeSection": [
+                     *             [
+                     *               "1 00:00:00-24:00:00",
+                     *               "0 00:00:00-24:00:00"
+                     *             ]
+                     *           ],
+                     *           "TipEnable": true
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["IPConflictConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchIPConflictConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "IPConflict": {
+                 *         "Enable": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["IPConflictConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The IPConflict table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IPConflictConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getLoginFailureAlarmConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The LoginFailureAlarm table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "LoginFailureAlarm": {
+                     *         "Enable": false,
+                     *         "EventHandler": {
+                     *           "AlarmOutChannels": [
+                     *             1
+                     *           ],
+                     *           "AlarmOutEnable": false,
+                     *           "AlarmOutLatch": 10,
+                     *           "BeepEnable": true,
+                     *           "Dejitter": 0,
+                     *           "Delay": 30,
+                     *           "LogEnable": true,
+                     *           "MailEnable": true,
+                     *           "PtzLink": [
+                     *             [
+                     *               "None",
+                     *               0
+                     *             ]
+                     *           ],
+                     *           "PtzLinkEnable": false,
+                     *           "RecordChannels": [
+                     *             1
+                     *           ],
+                     *           "RecordEnable": true,
+                     *           "RecordLatch": 10,
+                     *           "SnapshotChannels": [
+                     *             1
+                     *           ],
+                     *           "SnapshotEnable": false,
+                     *           "SnapshotPeriod": 3,
+                     *           "SnapshotTimes": 0,
+                     *           "TimeSection": [
+                     *             [
+                     *               "1 00:00:00-24:00:00",
+                     *               "0 00:00:00-24:00:00"
+                     *             ]
+                     *           ],
+                     *           "TipEnable": true
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["LoginFailureAlarmConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchLoginFailureAlarmConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "LoginFailureAlarm": {
+                 *         "Enable": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["LoginFailureAlarmConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The LoginFailureAlarm table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginFailureAlarmConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getLossDetectConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The LossDetect table of one video channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "LossDetect": {
+                     *         "Enable": false,
+                     *         "EventHandler": {
+                     *           "AlarmOutChannels": [
+                     *             1
+                     *           ],
+                     *           "AlarmOutEnable": false,
+                     *           "AlarmOutLatch": 10,
+                     *           "BeepEnable": true,
+                     *           "Dejitter": 0,
+                     *           "Delay": 30,
+                     *           "LogEnable": true,
+                     *           "MailEnable": true,
+                     *           "PtzLink": [
+                     *             [
+                     *               "None",
+                     *               0
+                     *             ]
+                     *           ],
+                     *           "PtzLinkEnable": false,
+                     *           "RecordChannels": [
+                     *             1
+                     *           ],
+                     *           "RecordEnable": true,
+                     *           "RecordLatch": 10,
+                     *           "SnapshotChannels": [
+                     *             1
+                     *           ],
+                     *           "SnapshotEnable": false,
+                     *           "SnapshotPeriod": 3,
+                     *           "SnapshotTimes": 0,
+                     *           "TimeSection": [
+                     *             [
+                     *               "1 00:00:00-24:00:00",
+                     *               "0 00:00:00-24:00:00"
+                     *             ]
+                     *           ],
+                     *           "TipEnable": true
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["LossDetectConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchLossDetectConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "LossDetect": {
+                 *         "Enable": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["LossDetectConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The LossDetect table of one video channel as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LossDetectConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getMotionDetectConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The MotionDetect table of one video channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "MotionDetect": {
+                     *         "DetectVersion": "V3.0",
+                     *         "Enable": false,
+                     *         "MotionDetectWindow": [
+                     *           {
+                     *             "Id": 0,
+                     *             "Name": "Region1",
+                     *             "Region": [
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303,
+                     *               4194303
+                     *             ],
+                     *             "Sensitive": 60,
+                     *             "Threshold": 5,
+                     *             "Window": [
+                     *               0,
+                     *               0,
+                     *               8191,
+                     *               8191
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "OsdTwinkleEnable": false,
+                     *         "PirMotionLevel": 3,
+                     *         "EventHandler": {
+                     *           "AlarmOutChannels": [
+                     *             1
+                     *           ],
+                     *           "AlarmOutEnable": false,
+                     *           "AlarmOutLatch": 10,
+                     *           "BeepEnable": true,
+                     *           "Dejitter": 0,
+                     *           "Delay": 30,
+                     *           "LogEnable": true,
+                     *           "MailEnable": true,
+                     *           "PtzLink": [
+                     *             [
+                     *               "None",
+                     *               0
+                     *             ]
+                     *           ],
+                     *           "PtzLinkEnable": false,
+                     *           "RecordChannels": [
+                     *             1
+                     *           ],
+                     *           "RecordEnable": true,
+                     *           "RecordLatch": 10,
+                     *           "SnapshotChannels": [
+                     *             1
+                     *           ],
+                     *           "SnapshotEnable": false,
+                     *           "SnapshotPeriod": 3,
+                     *           "SnapshotTimes": 0,
+                     *           "TimeSection": [
+                     *             [
+                     *               "1 00:00:00-24:00:00",
+                     *               "0 00:00:00-24:00:00"
+                     *             ]
+                     *           ],
+                     *           "TipEnable": true
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["MotionDetectConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchMotionDetectConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "MotionDetect": {
+                 *         "Enable": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["MotionDetectConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The MotionDetect table of one video channel as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MotionDetectConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getMotionDetectRegions: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The grids of the channel's detection windows. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "windows": [
+                     *         {
+                     *           "region": [
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111",
+                     *             "1111111111111111111111"
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["MotionDetectRegions"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    putMotionDetectRegions: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "windows": [
+                 *         {
+                 *           "region": [
+                 *             "1111111111111111111111",
+                 *             "1111111111111111111111",
+                 *             "1111111111111111111111",
+                 *             "1111111111111111111111",
+                 *             "1111111111111111111111",
+                 *             "1111111111111111111111",
+                 *             "1111111111111111111111",
+                 *             "1111111111111111111111",
+                 *             "1111111111111111111111",
+                 *             "0000000000000000000000",
+                 *             "0000000000000000000000",
+                 *             "0000000000000000000000",
+                 *             "0000000000000000000000",
+                 *             "0000000000000000000000",
+                 *             "0000000000000000000000",
+                 *             "0000000000000000000000",
+                 *             "0000000000000000000000",
+                 *             "0000000000000000000000"
+                 *           ]
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["MotionDetectRegionsUpdate"];
+            };
+        };
+        responses: {
+            /** @description The grids as the camera holds them after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MotionDetectRegionsWritten"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getNetAbortConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The NetAbort table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "NetAbort": {
+                     *         "Enable": false,
+                     *         "EventHandler": {
+                     *           "AlarmOutChannels": [
+                     *             1
+                     *           ],
+                     *           "AlarmOutEnable": false,
+                     *           "AlarmOutLatch": 10,
+                     *           "BeepEnable": true,
+                     *           "Dejitter": 0,
+                     *           "Delay": 30,
+                     *           "LogEnable": true,
+                     *           "MailEnable": true,
+                     *           "PtzLink": [
+                     *             [
+                     *               "None",
+                     *               0
+                     *             ]
+                     *           ],
+                     *           "PtzLinkEnable": false,
+                     *           "RecordChannels": [
+                     *             1
+                     *           ],
+                     *           "RecordEnable": true,
+                     *           "RecordLatch": 10,
+                     *           "SnapshotChannels": [
+                     *             1
+                     *           ],
+                     *           "SnapshotEnable": false,
+                     *           "SnapshotPeriod": 3,
+                     *           "SnapshotTimes": 0,
+                     *           "TimeSection": [
+                     *             [
+                     *               "1 00:00:00-24:00:00",
+                     *               "0 00:00:00-24:00:00"
+                     *             ]
+                     *           ],
+                     *           "TipEnable": true
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetAbortConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchNetAbortConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "NetAbort": {
+                 *         "Enable": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["NetAbortConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The NetAbort table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetAbortConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getStorageFailureConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The StorageFailure table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "StorageFailure": {
+                     *         "Enable": false,
+                     *         "EventHandler": {
+                     *           "AlarmOutChannels": [
+                     *             1
+                     *           ],
+                     *           "AlarmOutEnable": false,
+                     *           "AlarmOutLatch": 10,
+                     *           "BeepEnable": true,
+                     *           "Dejitter": 0,
+                     *           "Delay": 30,
+                     *           "LogEnable": true,
+                     *           "MailEnable": true,
+                     *           "PtzLink": [
+                     *             [
+                     *               "None",
+                     *               0
+                     *             ]
+                     *           ],
+                     *           "PtzLinkEnable": false,
+                     *           "RecordChannels": [
+                     *             1
+                     *           ],
+                     *           "RecordEnable": true,
+                     *           "RecordLatch": 10,
+                     *           "SnapshotChannels": [
+                     *             1
+                     *           ],
+                     *           "SnapshotEnable": false,
+                     *           "SnapshotPeriod": 3,
+                     *           "SnapshotTimes": 0,
+                     *           "TimeSection": [
+                     *             [
+                     *               "1 00:00:00-24:00:00",
+                     *               "0 00:00:00-24:00:00"
+                     *             ]
+                     *           ],
+                     *           "TipEnable": true
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StorageFailureConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchStorageFailureConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "StorageFailure": {
+                 *         "Enable": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["StorageFailureConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The StorageFailure table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageFailureConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getStorageLowSpaceConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The StorageLowSpace table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "StorageLowSpace": {
+                     *         "Enable": false,
+                     *         "EventHandler": {
+                     *           "AlarmOutChannels": [
+                     *             1
+                     *           ],
+                     *           "AlarmOutEnable": false,
+                     *           "AlarmOutLatch": 10,
+                     *           "BeepEnable": true,
+                     *           "Dejitter": 0,
+                     *           "Delay": 30,
+                     *           "LogEnable": true,
+                     *           "MailEnable": true,
+                     *           "PtzLink": [
+                     *             [
+                     *               "None",
+                     *               0
+                     *             ]
+                     *           ],
+                     *           "PtzLinkEnable": false,
+                     *           "RecordChannels": [
+                     *             1
+                     *           ],
+                     *           "RecordEnable": true,
+                     *           "RecordLatch": 10,
+                     *           "SnapshotChannels": [
+                     *             1
+                     *           ],
+                     *           "SnapshotEnable": false,
+                     *           "SnapshotPeriod": 3,
+                     *           "SnapshotTimes": 0,
+                     *           "TimeSection": [
+                     *             [
+                     *               "1 00:00:00-24:00:00",
+                     *               "0 00:00:00-24:00:00"
+                     *             ]
+                     *           ],
+                     *           "TipEnable": true
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StorageLowSpaceConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchStorageLowSpaceConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "StorageLowSpace": {
+                 *         "Enable": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["StorageLowSpaceConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The StorageLowSpace table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageLowSpaceConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getStorageNotExistConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The StorageNotExist table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "StorageNotExist": {
+                     *         "Enable": false,
+                     *         "EventHandler": {
+                     *           "AlarmOutChannels": [
+                     *             1
+                     *           ],
+                     *           "AlarmOutEnable": false,
+                     *           "AlarmOutLatch": 10,
+                     *           "BeepEnable": true,
+                     *           "Dejitter": 0,
+                     *           "Delay": 30,
+                     *           "LogEnable": true,
+                     *           "MailEnable": true,
+                     *           "PtzLink": [
+                     *             [
+                     *               "None",
+                     *               0
+                     *             ]
+                     *           ],
+                     *           "PtzLinkEnable": false,
+                     *           "RecordChannels": [
+                     *             1
+                     *           ],
+                     *           "RecordEnable": true,
+                     *           "RecordLatch": 10,
+                     *           "SnapshotChannels": [
+                     *             1
+                     *           ],
+                     *           "SnapshotEnable": false,
+                     *           "SnapshotPeriod": 3,
+                     *           "SnapshotTimes": 0,
+                     *           "TimeSection": [
+                     *             [
+                     *               "1 00:00:00-24:00:00",
+                     *               "0 00:00:00-24:00:00"
+                     *             ]
+                     *           ],
+                     *           "TipEnable": true
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StorageNotExistConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchStorageNotExistConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "StorageNotExist": {
+                 *         "Enable": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["StorageNotExistConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The StorageNotExist table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageNotExistConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    listUserGroups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The groups. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "group": [
+                     *         {
+                     *           "Name": "admin",
+                     *           "Memo": "administrator group",
+                     *           "AuthorityList": "Monitor,Replay,PTZ,Record,Backup,Config,Account,Log,Maintenance"
+                     *         },
+                     *         {
+                     *           "Name": "user",
+                     *           "Memo": "user group",
+                     *           "AuthorityList": "Monitor,Replay"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["UserGroupList"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getUserGroup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description The group's name (the camera has `admin` and usually `user`).
+                 * @example admin
+                 */
+                name: components["parameters"]["UserGroupNamePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The group. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "group": {
+                     *         "Name": "admin",
+                     *         "Memo": "administrator group",
+                     *         "AuthorityList": "Monitor,Replay,PTZ,Record,Backup,Config,Account,Log,Maintenance"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["UserGroupOne"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    listLogs: {
+        parameters: {
+            query?: {
+                /**
+                 * @description End of the time range, an ISO 8601 local date-time of the camera's clock (no zone), not before `startTime`; 2037-12-31T23:59:59 when absent.
+                 * @example 2024-05-02T00:00:00
+                 */
+                endTime?: components["parameters"]["FinderEndTime"];
+                /** @description Items per page. */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description The `nextPageToken` of the previous page. */
+                pageToken?: components["parameters"]["PageToken"];
+                /**
+                 * @description Start of the time range, an ISO 8601 local date-time of the camera's clock (no zone); 2000-01-01T00:00:00 when absent.
+                 * @example 2024-05-01T00:00:00
+                 */
+                startTime?: components["parameters"]["FinderStartTime"];
+                /** @description The kind of log entries to find (`condition.Type`); every kind when absent. */
+                type?: "System" | "Config" | "Event" | "Storage" | "Account" | "Data" | "File" | "CourseRecord";
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of log entries, in the camera's order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "recNo": 789,
+                     *           "time": "2011-05-20T11:59:10",
+                     *           "type": "ClearLog",
+                     *           "user": "admin"
+                     *         },
+                     *         {
+                     *           "recNo": 790,
+                     *           "time": "2011-05-20T11:59:21",
+                     *           "type": "SaveConfig",
+                     *           "user": "System",
+                     *           "detail": {
+                     *             "Compression": "H.264->MJPG",
+                     *             "Data": "Encode"
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["LogPage"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    clearLogs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera cleared its log. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getAlarmServerConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The AlarmServer table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "AlarmServer": {
+                     *         "Address": "10.7.8.9",
+                     *         "Enable": false,
+                     *         "Port": 8888,
+                     *         "Protocol": "ttt",
+                     *         "ReportTime": "02:00:00",
+                     *         "ReportWeekDay": 2,
+                     *         "UserName": "admin"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AlarmServerConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchAlarmServerConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "AlarmServer": {
+                 *         "Address": "alarm.example.com"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["AlarmServerConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The AlarmServer table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlarmServerConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getNetworkConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Network table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "Network": {
+                     *         "DefaultInterface": "eth0",
+                     *         "Domain": "ttt",
+                     *         "Hostname": "badak",
+                     *         "eth0": {
+                     *           "DefaultGateway": "10.7.0.1",
+                     *           "DhcpEnable": false,
+                     *           "DnsServers": [
+                     *             "221.123.33.228",
+                     *             "221.12.1.228"
+                     *           ],
+                     *           "IPAddress": "10.7.2.3",
+                     *           "MTU": 1500,
+                     *           "PhysicalAddress": "00:10:5c:f2:1c:b4",
+                     *           "SubnetMask": "255.255.0.0"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetworkConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchNetworkConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "Network": {
+                 *         "Hostname": "lobby-cam"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["NetworkConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The Network table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getDDNSConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The DDNS table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "DDNS": [
+                     *         {
+                     *           "Address": "www.ttt.com",
+                     *           "Enable": true,
+                     *           "HostName": "www.ttt.com",
+                     *           "KeepAlive": 10,
+                     *           "Port": 5050,
+                     *           "Protocol": " Quick DDNS",
+                     *           "UserName": "user1",
+                     *           "DefaultHostName": {
+                     *             "Enable": false,
+                     *             "HostName": "9002A9D77133.quickddns.com"
+                     *           }
+                     *         },
+                     *         {
+                     *           "Address": "dynupdate.no-ip.com",
+                     *           "Enable": false,
+                     *           "HostName": "none",
+                     *           "KeepAlive": 10,
+                     *           "Port": 80,
+                     *           "Protocol": "NO-IP DDNS",
+                     *           "UserName": "none",
+                     *           "DefaultHostName": {
+                     *             "Enable": false,
+                     *             "HostName": "none"
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DDNSConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchDDNSConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "DDNS": [
+                 *         {
+                 *           "Enable": false
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["DDNSConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The DDNS table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DDNSConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getEmailConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Email table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "Email": {
+                     *         "Address": "www.ttt.com",
+                     *         "Anonymous": true,
+                     *         "AttachEnable": true,
+                     *         "AttachmentEnable": true,
+                     *         "Enable": true,
+                     *         "HealthReport": {
+                     *           "Enable": false,
+                     *           "Interval": 61
+                     *         },
+                     *         "Port": 26,
+                     *         "Receivers": [
+                     *           "x@tttt.com",
+                     *           "y@ttt.com",
+                     *           "z@ttt.com"
+                     *         ],
+                     *         "SendAddress": "x@ttt.com",
+                     *         "SslEnable": false,
+                     *         "Title": "DVRMessage",
+                     *         "UserName": "anonymity"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EmailConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchEmailConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "Email": {
+                 *         "Port": 25
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["EmailConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The Email table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getNetworkInterfaces: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The network interfaces. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "netInterface": [
+                     *         {
+                     *           "Name": "eth0",
+                     *           "Type": "Normal",
+                     *           "Valid": true
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetworkInterfaces"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getNTPConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The NTP table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "NTP": {
+                     *         "Address": "clock.isc.org",
+                     *         "Enable": false,
+                     *         "Port": 38,
+                     *         "TimeZone": 9,
+                     *         "UpdatePeriod": 31
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NTPConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchNTPConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "NTP": {
+                 *         "Address": "pool.ntp.org"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["NTPConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The NTP table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NTPConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getPPPoEConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PPPoE table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "PPPoE": {
+                     *         "Enable": false,
+                     *         "UserName": "123456"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["PPPoEConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchPPPoEConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "PPPoE": {
+                 *         "UserName": "user1"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["PPPoEConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The PPPoE table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PPPoEConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getRTSPConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The RTSP table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "RTSP": {
+                     *         "Enable": true,
+                     *         "Port": 554,
+                     *         "RTP": {
+                     *           "EndPort": 40000,
+                     *           "StartPort": 20000
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RTSPConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchRTSPConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "RTSP": {
+                 *         "Port": 8554
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["RTSPConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The RTSP table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RTSPConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getUPnPConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The UPnP table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "UPnP": {
+                     *         "Enable": true,
+                     *         "MapTable": [
+                     *           {
+                     *             "Enable": true,
+                     *             "InnerPort": 80,
+                     *             "OuterPort": 8080,
+                     *             "Protocol": "TCP",
+                     *             "ServiceName": "HTTP"
+                     *           }
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["UPnPConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchUPnPConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "UPnP": {
+                 *         "Enable": false
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["UPnPConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The UPnP table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UPnPConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getUPnPStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The UPnP state. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "InnerAddress": "0.0.0.0",
+                     *       "OuterAddress": "0.0.0.0",
+                     *       "PortMapStatus": [
+                     *         "Failed",
+                     *         "Failed",
+                     *         "Failed",
+                     *         "Failed"
+                     *       ],
+                     *       "Status": "Unknown",
+                     *       "Working": false
+                     *     }
+                     */
+                    "application/json": components["schemas"]["UPnPStatus"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    startPtzAlarmSearch: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getPtzAutoMovementConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PtzAutoMovement table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PtzAutoMovementConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchPtzAutoMovementConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "PtzAutoMovement": [
+                 *         [
+                 *           {
+                 *             "Enable": false
+                 *           }
+                 *         ]
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzAutoMovementConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The PtzAutoMovement table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PtzAutoMovementConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    startPtzAutoPan: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    stopPtzAutoPan: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    setPtzAutoScanLeftLimit: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    setPtzAutoScanRightLimit: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    startPtzAutoScan: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    stopPtzAutoScan: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    switchOffPtzAux: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Auxiliary function number; the current protocol's AuxMin/AuxMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                aux: components["parameters"]["PtzAux"];
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    switchOnPtzAux: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Auxiliary function number; the current protocol's AuxMin/AuxMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                aux: components["parameters"]["PtzAux"];
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getPtzConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Ptz table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PtzConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchPtzConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "Ptz": [
+                 *         {
+                 *           "Homing": [
+                 *             null,
+                 *             60
+                 *           ]
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The Ptz table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PtzConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    startPtzLens: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "operation": "ZoomTele"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzLensRequest"];
+            };
+        };
+        responses: {
+            /** @description The lens started changing. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    stopPtzLens: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "operation": "ZoomTele"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzLensRequest"];
+            };
+        };
+        responses: {
+            /** @description The lens stopped. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    switchPtzLight: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "controller": 1,
+                 *       "light": 1,
+                 *       "switch": 1
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzLightRequest"];
+            };
+        };
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    sendPtzMenuKey: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "key": "Menu"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzMenuRequest"];
+            };
+        };
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    startPtzMove: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "direction": "Up",
+                 *       "speed": 5
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzMoveRequest"];
+            };
+        };
+        responses: {
+            /** @description The head started moving. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    movePtzDirectly: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "startPoint": [
+                 *         7253,
+                 *         2275
+                 *       ],
+                 *       "endPoint": [
+                 *         7893,
+                 *         3034
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzMoveDirectlyRequest"];
+            };
+        };
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    startPtzContinuousMove: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "pan": 4,
+                 *       "tilt": -2,
+                 *       "zoom": 0,
+                 *       "timeout": 5
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzContinuousMoveRequest"];
+            };
+        };
+        responses: {
+            /** @description The head started moving. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    stopPtzContinuousMove: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The head stopped. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    startPtzDiagonalMove: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "direction": "LeftUp",
+                 *       "verticalSpeed": 3,
+                 *       "horizontalSpeed": 6
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzDiagonalMoveRequest"];
+            };
+        };
+        responses: {
+            /** @description The head started moving. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    stopPtzMove: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "direction": "Up"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzMoveStopRequest"];
+            };
+        };
+        responses: {
+            /** @description The head stopped. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    clearPtzPattern: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                pattern: components["parameters"]["PtzPattern"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera removed the pattern. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    startPtzPatternRecording: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                pattern: components["parameters"]["PtzPattern"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    stopPtzPatternRecording: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                pattern: components["parameters"]["PtzPattern"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    startPtzPattern: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                pattern: components["parameters"]["PtzPattern"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    stopPtzPattern: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Pattern path number; the current protocol's PatternMin/PatternMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                pattern: components["parameters"]["PtzPattern"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    movePtzToAbsolutePosition: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "pan": 90,
+                 *       "tilt": 30,
+                 *       "zoom": 2,
+                 *       "speed": 4
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzAbsolutePositionRequest"];
+            };
+        };
+        responses: {
+            /** @description The head is moving to the position. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    movePtzToPosition: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "horizontal": 10,
+                 *       "vertical": -5,
+                 *       "zoom": 0
+                 *     }
+                 */
+                "application/json": components["schemas"]["PtzPositionRequest"];
+            };
+        };
+        responses: {
+            /** @description The head is moving to the position. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    resetPtzPosition: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    listPtzPresets: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The presets. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "presets": [
+                     *         {
+                     *           "Index": 1,
+                     *           "Name": "preset1"
+                     *         },
+                     *         {
+                     *           "Index": 2,
+                     *           "Name": "preset2"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["PtzPresetList"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    setPtzPreset: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Preset point number. The current protocol's PresetMin/PresetMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                preset: components["parameters"]["PtzPreset"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera stored the preset. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    clearPtzPreset: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Preset point number. The current protocol's PresetMin/PresetMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                preset: components["parameters"]["PtzPreset"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera removed the preset. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    gotoPtzPreset: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Preset point number. The current protocol's PresetMin/PresetMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                preset: components["parameters"]["PtzPreset"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getPtzProtocolCaps: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The capabilities of the current protocol. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PtzProtocolCaps"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getPtzProtocols: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The supported protocols by interface. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "info": {
+                     *         "RS": [
+                     *           "Pelco",
+                     *           "DH-SD1"
+                     *         ],
+                     *         "Coaxial": [
+                     *           "HD-CVI",
+                     *           "HD-CVI2.0"
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["PtzProtocolList"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    resetPtz: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getPtzStatus: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PTZ status. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "UTC": 6538920,
+                     *       "MoveStatus": "Idle",
+                     *       "ZoomStatus": "Idle",
+                     *       "PresetID": 10,
+                     *       "Position": "120,12,2"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["PtzStatus"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    listPtzTours: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tours. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "tours": [
+                     *         {
+                     *           "Index": 1,
+                     *           "Name": "tour1"
+                     *         },
+                     *         {
+                     *           "Index": 2,
+                     *           "Name": "tour2"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["PtzTourList"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    clearPtzTour: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Tour path number; the current protocol's TourMin/TourMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                tour: components["parameters"]["PtzTour"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera cleared the tour. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    addPtzTourPreset: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Preset point number. The current protocol's PresetMin/PresetMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                preset: components["parameters"]["PtzPreset"];
+                /**
+                 * @description Tour path number; the current protocol's TourMin/TourMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                tour: components["parameters"]["PtzTour"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera added the preset to the tour. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    deletePtzTourPreset: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Preset point number. The current protocol's PresetMin/PresetMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                preset: components["parameters"]["PtzPreset"];
+                /**
+                 * @description Tour path number; the current protocol's TourMin/TourMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                tour: components["parameters"]["PtzTour"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera removed the preset from the tour. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    startPtzTour: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Tour path number; the current protocol's TourMin/TourMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                tour: components["parameters"]["PtzTour"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    stopPtzTour: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description Tour path number; the current protocol's TourMin/TourMax (`protocol-caps`) may allow fewer.
+                 * @example 1
+                 */
+                tour: components["parameters"]["PtzTour"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera took the command. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getRecordCaps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The recording capabilities. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "MaxPreRecordTime": 30,
+                     *       "PacketLengthRange": [
+                     *         1,
+                     *         60
+                     *       ],
+                     *       "PacketSizeRange": [
+                     *         131072,
+                     *         2097152
+                     *       ],
+                     *       "SupportExtraRecordMode": true,
+                     *       "SupportHoliday": true,
+                     *       "SupportPacketType": [
+                     *         "Time",
+                     *         "Size"
+                     *       ],
+                     *       "SupportResumeTransmit": false
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RecordCaps"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getMediaGlobalConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The MediaGlobal table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "MediaGlobal": {
+                     *         "SnapFormatAs": "MainFormat"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["MediaGlobalConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchMediaGlobalConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "MediaGlobal": {
+                 *         "SnapFormatAs": "ExtraFormat"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["MediaGlobalConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The MediaGlobal table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MediaGlobalConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getRecordModeConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The RecordMode table entry of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "RecordMode": {
+                     *         "Mode": 0
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RecordModeConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchRecordModeConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "RecordMode": {
+                 *         "Mode": 1
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["RecordModeConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The RecordMode table entry of the channel as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordModeConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getRecordConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Record table entry of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "Record": {
+                     *         "PreRecord": 6,
+                     *         "TimeSection": [
+                     *           [
+                     *             "1 00:00:00-24:00:00",
+                     *             "0 02:00:00-24:00:00",
+                     *             "0 03:00:00-24:00:00",
+                     *             "0 04:00:00-24:00:00",
+                     *             "0 05:00:00-24:00:00",
+                     *             "0 06:00:00-24:00:00"
+                     *           ],
+                     *           [
+                     *             "1 00:00:00-24:00:00",
+                     *             "0 02:00:00-24:00:00",
+                     *             "0 03:00:00-24:00:00",
+                     *             "0 04:00:00-24:00:00",
+                     *             "0 05:00:00-24:00:00",
+                     *             "0 06:00:00-24:00:00"
+                     *           ],
+                     *           [
+                     *             "1 00:00:00-24:00:00",
+                     *             "0 02:00:00-24:00:00",
+                     *             "0 03:00:00-24:00:00",
+                     *             "0 04:00:00-24:00:00",
+                     *             "0 05:00:00-24:00:00",
+                     *             "0 06:00:00-24:00:00"
+                     *           ],
+                     *           [
+                     *             "1 00:00:00-24:00:00",
+                     *             "0 02:00:00-24:00:00",
+                     *             "0 03:00:00-24:00:00",
+                     *             "0 04:00:00-24:00:00",
+                     *             "0 05:00:00-24:00:00",
+                     *             "0 06:00:00-24:00:00"
+                     *           ],
+                     *           [
+                     *             "1 00:00:00-24:00:00",
+                     *             "0 02:00:00-24:00:00",
+                     *             "0 03:00:00-24:00:00",
+                     *             "0 04:00:00-24:00:00",
+                     *             "0 05:00:00-24:00:00",
+                     *             "0 06:00:00-24:00:00"
+                     *           ],
+                     *           [
+                     *             "1 00:00:00-24:00:00",
+                     *             "0 02:00:00-24:00:00",
+                     *             "0 03:00:00-24:00:00",
+                     *             "0 04:00:00-24:00:00",
+                     *             "0 05:00:00-24:00:00",
+                     *             "0 06:00:00-24:00:00"
+                     *           ],
+                     *           [
+                     *             "1 00:00:00-24:00:00",
+                     *             "0 02:00:00-24:00:00",
+                     *             "0 03:00:00-24:00:00",
+                     *             "0 04:00:00-24:00:00",
+                     *             "0 05:00:00-24:00:00",
+                     *             "0 06:00:00-24:00:00"
+                     *           ]
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RecordConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchRecordConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "Record": {
+                 *         "PreRecord": 10
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["RecordConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The Record table entry of the channel as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    listRecordings: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+                /** @description Storage directories to search (`condition.Dirs`); all directories when absent. */
+                dirs?: ("/mnt/dvr/sda0" | "/mnt/dvr/sda1")[];
+                /**
+                 * @description End of the time range, an ISO 8601 local date-time of the camera's clock (no zone), not before `startTime`; 2037-12-31T23:59:59 when absent.
+                 * @example 2024-05-02T00:00:00
+                 */
+                endTime?: components["parameters"]["FinderEndTime"];
+                /** @description Events that triggered the recording (`condition.Events`); a file matches when any of them triggered it. All events when absent. The vendor document lists AlarmLocal, VideoMotion, VideoLoss, VideoBlind and the Traffic family (`Traffic*`). */
+                events?: string[];
+                /** @description File flags to find (`condition.Flag`); a file matches when it has any of them. All flags when absent. */
+                flags?: ("Timing" | "Manual" | "Marker" | "Event" | "Mosaic" | "Cutout")[];
+                /** @description Items per page. */
+                pageSize?: components["parameters"]["PageSize"];
+                /** @description The `nextPageToken` of the previous page. */
+                pageToken?: components["parameters"]["PageToken"];
+                /**
+                 * @description Start of the time range, an ISO 8601 local date-time of the camera's clock (no zone); 2000-01-01T00:00:00 when absent.
+                 * @example 2024-05-01T00:00:00
+                 */
+                startTime?: components["parameters"]["FinderStartTime"];
+                /** @description File types to find (`condition.Types`); all types when absent. Repeat the parameter for several. */
+                types?: ("dav" | "jpg" | "mp4")[];
+                /** @description The video stream the files were recorded from (`condition.VideoStream`); all streams when absent. */
+                videoStream?: "Main" | "Extra1" | "Extra2" | "Extra3";
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of recorded files, oldest first as the camera lists them. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "channel": 1,
+                     *           "startTime": "2011-01-01T12:00:00",
+                     *           "endTime": "2011-01-01T13:00:00",
+                     *           "type": "dav",
+                     *           "events": [
+                     *             "AlarmLocal"
+                     *           ],
+                     *           "videoStream": "Main",
+                     *           "filePath": "/mnt/dvr/sda0/2010/8/11/dav/15:40:50.jpg",
+                     *           "length": 790,
+                     *           "duration": 3600
+                     *         }
+                     *       ],
+                     *       "nextPageToken": "3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RecordingPage"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getSnapConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Snap entry of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "Snap": {
+                     *         "HolidayEnable": false,
+                     *         "TimeSection": [
+                     *           [
+                     *             "6 00:00:00-23:59:59",
+                     *             "0 00:00:00-23:59:59",
+                     *             "0 00:00:00-23:59:59",
+                     *             "0 00:00:00-23:59:59",
+                     *             "0 00:00:00-23:59:59",
+                     *             "0 00:00:00-23:59:59"
+                     *           ],
+                     *           [
+                     *             "6 00:00:00-23:59:59",
+                     *             "0 00:00:00-23:59:59",
+                     *             "0 00:00:00-23:59:59",
+                     *             "0 00:00:00-23:59:59",
+                     *             "0 00:00:00-23:59:59",
+                     *             "0 00:00:00-23:59:59"
+                     *           ]
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SnapConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchSnapConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "Snap": {
+                 *         "TimeSection": [
+                 *           [
+                 *             "1 12:00:00-18:00:00"
+                 *           ]
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["SnapConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The channel's Snap entry as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getStorageCaps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The storage capabilities. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "RedundantDisk": {
+                     *         "Support": false
+                     *       },
+                     *       "SupportRemoteLimit": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StorageCaps"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getStorageDeviceNames: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The storage device names. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "list": [
+                     *         "“/dev/sda0”",
+                     *         "“/dev/sda1”",
+                     *         "“/dev/sg1”"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StorageDeviceNames"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getStorageDevices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The storage devices. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "list": [
+                     *         {
+                     *           "Detail": [
+                     *             {
+                     *               "IsError": false,
+                     *               "Pointer": 27023434,
+                     *               "TotalBytes": 0,
+                     *               "Type": "ReadWrite",
+                     *               "UsedBytes": 0
+                     *             }
+                     *           ],
+                     *           "Pointer": 22347602,
+                     *           "State": "Success"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StorageDevices"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getStorageGroupConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The StorageGroup table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "StorageGroup": [
+                     *         {
+                     *           "Channels": [
+                     *             {
+                     *               "MaxPictures": 0,
+                     *               "Path": "/mnt/dvr/sda0"
+                     *             }
+                     *           ],
+                     *           "FileHoldTime": 0,
+                     *           "Memo": "For Reading & Writing Files",
+                     *           "Name": "ReadWrite",
+                     *           "OverWrite": true,
+                     *           "PicturePathRule": "%y-%M-%d/%c/jpg/%h/%m/%s[%E][%O@%S][%R].jpg",
+                     *           "RecordPathRule": "%y-%M-%d/%c/dav/%h/%h.%m.%s-%h.%m.%s[%E][%O@%S][%R].dav"
+                     *         },
+                     *         {
+                     *           "Channels": [
+                     *             {
+                     *               "MaxPictures": 0,
+                     *               "Path": "/mnt/dvr/sda1"
+                     *             }
+                     *           ],
+                     *           "FileHoldTime": 0,
+                     *           "Memo": "For FTP Files",
+                     *           "Name": "Remote",
+                     *           "OverWrite": true,
+                     *           "PicturePathRule": "%y-%M-%d/%c/jpg/%h/%m/%s[%E][%O@%S][%R].jpg",
+                     *           "RecordPathRule": "%y-%M-%d/%c/dav/%h/%h.%m.%s-%h.%m.%s[%E][%O@%S][%R].dav"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StorageGroupConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchStorageGroupConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "StorageGroup": [
+                 *         {
+                 *           "Name": "main"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["StorageGroupConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The StorageGroup table as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageGroupConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getRecordStoragePointConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The RecordStoragePoint table entry of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "RecordStoragePoint": {
+                     *         "TimingRecord": {
+                     *           "Local": "“local”",
+                     *           "Redundant": "“ Redundant”",
+                     *           "Remote": "“ FTP”",
+                     *           "AutoSync": false,
+                     *           "AutoSyncRange": 0,
+                     *           "LocalForEmergency": false,
+                     *           "CompressBefore": 15
+                     *         },
+                     *         "VideoDetectRecord": {
+                     *           "Local": "“local”",
+                     *           "Redundant": "“ Redundant”",
+                     *           "Remote": "“ FTP”",
+                     *           "AutoSync": false,
+                     *           "AutoSyncRange": 0,
+                     *           "LocalForEmergency": false,
+                     *           "CompressBefore": 15
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RecordStoragePointConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchRecordStoragePointConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "RecordStoragePoint": {
+                 *         "TimingRecord": {
+                 *           "Local": "local"
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["RecordStoragePointConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The RecordStoragePoint table entry of the channel as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordStoragePointConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
         };
     };
     getAccessFilterConfig: {
@@ -2447,6 +13905,1833 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    listUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera's accounts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "users": [
+                     *         {
+                     *           "Id": 1,
+                     *           "Name": "admin",
+                     *           "Group": "admin",
+                     *           "Memo": "admin 's account",
+                     *           "Reserved": true,
+                     *           "Sharable": true,
+                     *           "AuthList": "Monitor,Replay,PTZ,Record,Backup,Config,Account,Log,Maintenance"
+                     *         },
+                     *         {
+                     *           "Id": 2,
+                     *           "Name": "888888",
+                     *           "Group": "admin",
+                     *           "Memo": "888888 's account",
+                     *           "Reserved": true,
+                     *           "Sharable": true,
+                     *           "AuthList": "Monitor,Replay,PTZ,Record,Backup,Config,Account,Log,Maintenance"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["UserAccountList"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    createUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "user": {
+                 *         "Name": "George",
+                 *         "Password": "123456",
+                 *         "Group": "user",
+                 *         "Sharable": true,
+                 *         "Reserved": false
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["UserAccountCreate"];
+            };
+        };
+        responses: {
+            /** @description The camera added the account. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description The account's name.
+                 * @example admin
+                 */
+                name: components["parameters"]["UserAccountNamePath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "user": {
+                     *         "Name": "admin",
+                     *         "Memo": "admin 's account",
+                     *         "Group": "admin",
+                     *         "Reserved": true,
+                     *         "Sharable": true,
+                     *         "AuthList": "Monitor,Replay,PTZ,Record,Backup,Config,Account,Log,Maintenance"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["UserAccountOne"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    deleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description The account's name.
+                 * @example George
+                 */
+                name: components["schemas"]["UserAccountName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera deleted the account. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description The account's name.
+                 * @example admin
+                 */
+                name: components["parameters"]["UserAccountNamePath"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "user": {
+                 *         "Memo": "front desk"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["UserAccountPatch"];
+            };
+        };
+        responses: {
+            /** @description The account as the camera holds it after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserAccountOne"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    changeUserPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+                /**
+                 * @description The account's name.
+                 * @example George
+                 */
+                name: components["schemas"]["UserAccountName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "oldPassword": "123456",
+                 *       "newPassword": "abcdef"
+                 *     }
+                 */
+                "application/json": components["schemas"]["UserAccountPasswordChange"];
+            };
+        };
+        responses: {
+            /** @description The camera took the new password. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getChannelTitleConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ChannelTitle entry of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "ChannelTitle": {
+                     *         "Name": "CAM1"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ChannelTitleConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchChannelTitleConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "ChannelTitle": {
+                 *         "Name": "Entrance"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ChannelTitleConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The channel's ChannelTitle entry as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelTitleConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getVideoColorConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The colour configs of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "VideoColor": [
+                     *         {
+                     *           "Brightness": 50,
+                     *           "Contrast": 50,
+                     *           "Hue": 50,
+                     *           "Saturation": 50,
+                     *           "TimeSection": "1 00:00:00-24:00:00"
+                     *         },
+                     *         {
+                     *           "Brightness": 50,
+                     *           "Contrast": 50,
+                     *           "Hue": 50,
+                     *           "Saturation": 50,
+                     *           "TimeSection": "0 00:00:00-24:00:00"
+                     *         },
+                     *         {
+                     *           "Brightness": 50,
+                     *           "Contrast": 50,
+                     *           "Hue": 50,
+                     *           "Saturation": 50,
+                     *           "TimeSection": "0 00:00:00-24:00:00"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoColorConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchVideoColorConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "VideoColor": [
+                 *         {
+                 *           "Brightness": 60
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["VideoColorConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The channel's colour configs as the camera holds them after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoColorConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getEncodeConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Encode entry of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "Encode": {
+                     *         "MainFormat": [
+                     *           {
+                     *             "Audio": {
+                     *               "Bitrate": 64,
+                     *               "Channels": [
+                     *                 0
+                     *               ],
+                     *               "Compression": "G.711 A-law",
+                     *               "Depth": 16,
+                     *               "Frequency": 8000,
+                     *               "Mode": 0,
+                     *               "Pack": "DHAV"
+                     *             },
+                     *             "AudioEnable": true,
+                     *             "Video": {
+                     *               "resolution": "1920x1080",
+                     *               "BitRate": 4096,
+                     *               "BitRateControl": "CBR",
+                     *               "Compression": "H.264",
+                     *               "CustomResolutionName": "1080P",
+                     *               "FPS": 18,
+                     *               "GOP": 36,
+                     *               "Height": 1080,
+                     *               "Pack": "DHAV",
+                     *               "Profile": "High",
+                     *               "Quality": 4,
+                     *               "QualityRange": 6,
+                     *               "SVCTLayer": 1,
+                     *               "Width": 1920
+                     *             },
+                     *             "VideoEnable": true
+                     *           }
+                     *         ],
+                     *         "ExtraFormat": [
+                     *           {
+                     *             "Audio": {
+                     *               "Bitrate": 64,
+                     *               "Channels": [
+                     *                 0
+                     *               ],
+                     *               "Compression": "G.711A",
+                     *               "Depth": 16,
+                     *               "Frequency": 8000,
+                     *               "Mode": 0,
+                     *               "Pack": "DHAV"
+                     *             },
+                     *             "AudioEnable": true,
+                     *             "Video": {
+                     *               "resolution": "704x576",
+                     *               "BitRate": 384,
+                     *               "BitRateControl": "CBR",
+                     *               "Compression": "H.264",
+                     *               "FPS": 25,
+                     *               "GOP": 50,
+                     *               "Height": 576,
+                     *               "Profile": "Main",
+                     *               "Quality": 4,
+                     *               "Width": 704
+                     *             },
+                     *             "VideoEnable": true
+                     *           }
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EncodeConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchEncodeConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "Encode": {
+                 *         "MainFormat": [
+                 *           {
+                 *             "Video": {
+                 *               "BitRate": 2048
+                 *             }
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["EncodeConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The channel's Encode entry as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EncodeConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getEncodeCaps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The encoder capabilities. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "PlaybackCompressSplitNumList": [
+                     *         1,
+                     *         2,
+                     *         4
+                     *       ],
+                     *       "PreviewMode": "SplitSnap",
+                     *       "VideoEncodeDevices": [
+                     *         {
+                     *           "CoverAreaPercent": 100,
+                     *           "CoverCount": 4,
+                     *           "LadenBitrate": 162201600,
+                     *           "MaxCIFPFrameSize": 40,
+                     *           "MaxExtraStream": 1,
+                     *           "MinCIFPFrameSize": 7,
+                     *           "RecordIndividualResolution": true,
+                     *           "SupportIndividualResolution": true,
+                     *           "TitleCount": 4
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EncodeCaps"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getEncodeConfigCaps: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The encoder settings allowed on the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "caps": [
+                     *         {
+                     *           "MainFormat": [
+                     *             {
+                     *               "Video": {
+                     *                 "BitRateOptions": "448,2560",
+                     *                 "CompressionTypes": "H.264,MJPG",
+                     *                 "FPSMax": 25,
+                     *                 "ResolutionTypes": "2048 x 1536,1080,SXGA, 1280 x 960,720,D1,CIF"
+                     *               }
+                     *             }
+                     *           ],
+                     *           "ExtraFormat": [
+                     *             {
+                     *               "Video": {
+                     *                 "BitRateOptions": "80,448",
+                     *                 "CompressionTypes": "H.264,MJPG",
+                     *                 "FPSMax": 25,
+                     *                 "ResolutionTypes": "D1,CIF"
+                     *               }
+                     *             }
+                     *           ],
+                     *           "SnapFormat": [
+                     *             {
+                     *               "Video": {
+                     *                 "CompressionTypes": "H.264,MJPG",
+                     *                 "ResolutionTypes": "2048 x 1536,1080,SXGA, 1280 x 960,720,D1,CIF"
+                     *               }
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EncodeConfigCaps"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getVideoEncodeRoiConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The VideoEncodeROI entry of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "VideoEncodeROI": {
+                     *         "DynamicTrack": false
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoEncodeROIConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchVideoEncodeRoiConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "VideoEncodeROI": {
+                 *         "DynamicTrack": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["VideoEncodeROIConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The channel's VideoEncodeROI entry as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoEncodeROIConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    adjustFocus: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "focus": 0.5,
+                 *       "zoom": 0.5
+                 *     }
+                 */
+                "application/json": components["schemas"]["VideoFocusAdjustRequest"];
+            };
+        };
+        responses: {
+            /** @description The camera started moving the lens. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    autoFocus: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera started focusing. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    adjustFocusContinuously: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "focus": 0.02,
+                 *       "zoom": -1
+                 *     }
+                 */
+                "application/json": components["schemas"]["VideoFocusMoveRequest"];
+            };
+        };
+        responses: {
+            /** @description The camera started (or stopped) the motor. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getFocusStatus: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The lens state. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "focus": 0.5,
+                     *       "zoom": 0.5,
+                     *       "status": "Normal"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoFocusStatus"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getVideoInputChannels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The number of video inputs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "channels": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoInputChannelCount"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getVideoInFocusConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The focus configs of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "VideoInFocus": [
+                     *         {
+                     *           "FocusLimit": 100,
+                     *           "FocusLimitSelectMode": "Manual",
+                     *           "IRCorrection": 0,
+                     *           "Mode": 3,
+                     *           "Sensitivity": 1
+                     *         },
+                     *         {
+                     *           "FocusLimit": 100,
+                     *           "FocusLimitSelectMode": "Manual",
+                     *           "IRCorrection": 0,
+                     *           "Mode": 3,
+                     *           "Sensitivity": 1
+                     *         },
+                     *         {
+                     *           "FocusLimit": 100,
+                     *           "FocusLimitSelectMode": "Manual",
+                     *           "IRCorrection": 0,
+                     *           "Mode": 3,
+                     *           "Sensitivity": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoInFocusConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchVideoInFocusConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "VideoInFocus": [
+                 *         {
+                 *           "FocusLimit": 1000
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["VideoInFocusConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The channel's focus configs as the camera holds them after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoInFocusConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getVideoInOptionsConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The VideoInOptions entry of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "VideoInOptions": {
+                     *         "AntiFlicker": 0,
+                     *         "Backlight": 0,
+                     *         "DayNightColor": false,
+                     *         "ExposureMode": 0,
+                     *         "ExposureSpeed": 0,
+                     *         "ExposureValue1": 0.1,
+                     *         "ExposureValue2": 80,
+                     *         "FlashControl": {
+                     *           "Mode": 0,
+                     *           "Pole": 0,
+                     *           "Value": 0,
+                     *           "PreValue": 0
+                     *         },
+                     *         "Flip": false,
+                     *         "Gain": 50,
+                     *         "GainAuto": true,
+                     *         "IrisAuto": false,
+                     *         "Mirror": false,
+                     *         "NightOptions": {
+                     *           "BrightnessThreshold": 50,
+                     *           "DayNightColor": 2,
+                     *           "ExposureValue1": 0,
+                     *           "ExposureValue2": 40,
+                     *           "Flip": false,
+                     *           "Mirror": false,
+                     *           "Profile": 3,
+                     *           "SwitchMode": 4,
+                     *           "WhiteBalance": "Auto"
+                     *         },
+                     *         "NormalOptions": {
+                     *           "DayNightColor": 1,
+                     *           "Profile": 0,
+                     *           "SwitchMode": 0
+                     *         },
+                     *         "ReferenceLevel": 50,
+                     *         "Rotate90": 0,
+                     *         "SignalFormat": "BT656",
+                     *         "WhiteBalance": "Disable"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoInOptionsConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchVideoInOptionsConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "VideoInOptions": {
+                 *         "Mirror": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["VideoInOptionsConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The channel's VideoInOptions entry as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoInOptionsConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getVideoInSharpnessConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sharpness configs of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "VideoInSharpness": [
+                     *         {
+                     *           "Level": 4,
+                     *           "Mode": 1,
+                     *           "Sharpness": 8
+                     *         },
+                     *         {
+                     *           "Level": 4,
+                     *           "Mode": 1,
+                     *           "Sharpness": 8
+                     *         },
+                     *         {
+                     *           "Level": 4,
+                     *           "Mode": 1,
+                     *           "Sharpness": 8
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoInSharpnessConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchVideoInSharpnessConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "VideoInSharpness": [
+                 *         {
+                 *           "Sharpness": 10
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["VideoInSharpnessConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The channel's sharpness configs as the camera holds them after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoInSharpnessConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getVideoInZoomConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The zoom configs of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "VideoInZoom": [
+                     *         {
+                     *           "DigitalZoom": true,
+                     *           "Speed": 7,
+                     *           "ZoomLimit": 4
+                     *         },
+                     *         {
+                     *           "DigitalZoom": true,
+                     *           "Speed": 0,
+                     *           "ZoomLimit": 4
+                     *         },
+                     *         {
+                     *           "DigitalZoom": false,
+                     *           "Speed": 7,
+                     *           "ZoomLimit": 4
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoInZoomConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchVideoInZoomConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "VideoInZoom": [
+                 *         {
+                 *           "Speed": 5
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["VideoInZoomConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The channel's zoom configs as the camera holds them after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoInZoomConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getMaxExtraStreams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The number of extra streams. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "maxExtraStreams": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoMaxExtraStreams"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getVideoStandardConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The video standard. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "VideoStandard": "PAL"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoStandardConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchVideoStandardConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "VideoStandard": "NTSC"
+                 *     }
+                 */
+                "application/json": components["schemas"]["VideoStandardConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The video standard as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoStandardConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getVideoWidgetConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The VideoWidget entry of the channel. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "VideoWidget": {
+                     *         "ChannelTitle": {
+                     *           "BackColor": [
+                     *             0,
+                     *             0,
+                     *             0,
+                     *             128
+                     *           ],
+                     *           "EncodeBlend": true,
+                     *           "FrontColor": [
+                     *             255,
+                     *             255,
+                     *             255,
+                     *             0
+                     *           ],
+                     *           "Rect": [
+                     *             0,
+                     *             8191,
+                     *             0,
+                     *             8191
+                     *           ]
+                     *         },
+                     *         "Covers": [
+                     *           {
+                     *             "BackColor": [
+                     *               0,
+                     *               0,
+                     *               0,
+                     *               128
+                     *             ],
+                     *             "EncodeBlend": false,
+                     *             "FrontColor": [
+                     *               0,
+                     *               0,
+                     *               0,
+                     *               0
+                     *             ],
+                     *             "Rect": [
+                     *               0,
+                     *               0,
+                     *               0,
+                     *               0
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "TimeTitle": {
+                     *           "BackColor": [
+                     *             0,
+                     *             0,
+                     *             0,
+                     *             128
+                     *           ],
+                     *           "EncodeBlend": true,
+                     *           "FrontColor": [
+                     *             255,
+                     *             255,
+                     *             255,
+                     *             0
+                     *           ],
+                     *           "Rect": [
+                     *             0,
+                     *             0,
+                     *             0,
+                     *             0
+                     *           ],
+                     *           "ShowWeek": false
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VideoWidgetConfig"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    patchVideoWidgetConfig: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "VideoWidget": {
+                 *         "TimeTitle": {
+                 *           "ShowWeek": true
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["VideoWidgetConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The channel's VideoWidget entry as the camera holds it after the write. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VideoWidgetConfigPatched"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];

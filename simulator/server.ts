@@ -9,9 +9,12 @@ import type { CameraContext } from './camera.ts';
 import { tableSection, sectionSupported } from './camera.ts';
 import { CameraClock } from './clock.ts';
 import { handleControl } from './control.ts';
+import { openFinders } from './finders.ts';
+import { PtzState } from './ptz.ts';
 import { defaultFaults, delay, disruption, injectedError, type Faults } from './faults.ts';
 import { text, type Reply } from './replies.ts';
 import { dispatch } from './routes.ts';
+import { UserDirectory, type LoginAccount } from './users.ts';
 import { ConfigState, loadSeed, type Seed } from './state.ts';
 import { isCameraModel, loadSurface, type CameraModel, type Surface } from './surface.ts';
 
@@ -29,6 +32,7 @@ export interface SimulatorOptions {
   control?: boolean;                         // serve /__sim/faults and /__sim/stats (false)
   rebootDowntimeMs?: number;                 // after a reboot, connections are refused this long (0)
   dataDir?: string;                          // holds config/*.txt and answers.yaml (simulator/data)
+  ptz?: boolean;                             // a PTZ-capable variant: §4.10 supported on any model (false)
 }
 
 export interface SimulatorStats {
@@ -49,6 +53,7 @@ export interface Simulator {
   setPassword(password: string): void;
   getConfigValue(key: string): string | undefined;  // 'table.General.MachineName'
   setConfigValue(key: string, value: string): void;  // addition: plant a value (a key it lacks is added)
+  openFinders(): number;          // addition: media finders not destroyed + log finders not stopped
   close(): Promise<void>;
 }
 
@@ -80,7 +85,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const surface = surfaceCache ??= loadSurface(join(DATA_DIR, 'cgi-surface.tsv'));
   const seed = cached(seedCache, dataDir, () => loadSeed(join(dataDir, 'config')));
   const answers = cached(answersCache, dataDir, () => loadAnswers(join(dataDir, 'answers.yaml')));
-  const support = { surface, model, tableSections: seed.tableSections };
+  const ptz = options.ptz ? new PtzState() : null;
+  const support = { surface, model, tableSections: seed.tableSections, ptz };
   // A model keeps only the tables of sections it supports (no Alarm table on a camera without alarm I/O).
   const state = new ConfigState(seed.entries, (table) => sectionSupported(support, tableSection(support, table)));
 
@@ -91,6 +97,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     password: options.password ?? 'admin',
     lockout: options.lockout ?? DEFAULT_LOCKOUT,
   });
+  // The login account's password is one value, shared by digest auth and userManager.cgi.
+  let loginPassword = options.password ?? 'admin';
+  const login: LoginAccount = {
+    username: options.username ?? 'admin',
+    password: () => loginPassword,
+    setPassword: (password) => { loginPassword = password; auth.setPassword(password); },
+  };
   const faults = defaultFaults();
   const stats: SimulatorStats = {
     requests: 0, challenges: 0, failedLogins: 0, authorized: 0,
@@ -107,6 +120,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const camera: CameraContext = {
     model, surface, state, tableSections: seed.tableSections, answers,
     clock: new CameraClock(),
+    ptz,
+    users: new UserDirectory(answers, login),
     reboot(delaySeconds) {
       if (!(rebootDowntimeMs > 0)) return;
       // Goes down once the OK has left; drops every connection and refuses new ones for the downtime.
@@ -227,9 +242,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     faults,
     requestLog,
     resetStats,
-    setPassword: (password) => auth.setPassword(password),
+    setPassword: (password) => login.setPassword(password),
     getConfigValue: (key) => state.get(key),
     setConfigValue: (key, value) => state.set(key, value),
+    openFinders: () => openFinders(camera),
     close: () => new Promise<void>((resolve) => {
       if (closed) { resolve(); return; }
       closed = true;

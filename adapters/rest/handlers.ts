@@ -8,6 +8,10 @@ import type { CameraEntry, CameraRegistry } from '../../gateway/cameras.ts';
 import { ProblemError } from '../../gateway/problems.ts';
 import type { LoadedSpec, Operation } from '../../gateway/spec.ts';
 import type { OperationHandler, TranslatorContext } from './translator.ts';
+import { logFind, mediaFileFind } from './finders.ts';
+import { ptzControl, ptzList } from './ptz.ts';
+import { eventHandler } from './event-handler.ts';
+import { motionRegions } from './motion-regions.ts';
 
 export interface HandlerContext extends TranslatorContext {
   spec: LoadedSpec;
@@ -122,4 +126,4 @@ async function drainText(body: Readable, max: number): Promise<string> {
 const configBackup: HandlerFactory = (ctx) =>
   relayDownload(ctx, '/cgi-bin/Config.backup', 'action=All', (req) => `${String(req.params.cameraId)}-config.backup`);
 
-export const builtinHandlers: Record<string, HandlerFactory> = { listCameras, getCamera, configBackup };
+export const builtinHandlers: Record<string, HandlerFactory> = { listCameras, getCamera, configBackup, ptzControl, ptzList, motionRegions, eventHandler, mediaFileFind, logFind };
