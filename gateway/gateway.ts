@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { request } from 'undici';
+import { closeAllFinders } from '../adapters/rest/finders.ts';
 import { startSimulator, type Simulator } from '../simulator/server.ts';
 import { buildApp, WARMUP_HEADER } from './app.ts';
 import { UserStore } from './auth.ts';
@@ -17,6 +18,8 @@ export interface RunningGateway {
   server: Server;
   cameras: CameraRegistry;
   simulator: Simulator | undefined;
+  /** Settles when every validator is compiled and /readyz says ready. */
+  warmed: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -56,8 +59,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 
-  await warmValidators(spec, url, warmupToken, logger);
-  ready = true;
+  // Served from here on (liveness, docs, first calls compile their own validator); ready once
+  // every validator is compiled.
+  const warmed = warmValidators(spec, url, warmupToken, logger).then(
+    () => {
+      ready = true;
+    },
+    (err: unknown) => logger.error({ err }, 'validator warm-up failed'),
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -68,10 +77,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DEADLINE_MS - 2_000);
       await closed;
       clearTimeout(deadline);
+      // Finder sessions hold resources on the cameras: give them back before the clients close.
+      await closeAllFinders(cameras);
       await cameras.close();
       await simulator?.close();
     })());
-  return { url, server, cameras, simulator, stop };
+  return { url, server, cameras, simulator, warmed, stop };
 }
 
 function listen(app: ReturnType<typeof buildApp>, port: number, host: string): Promise<Server> {

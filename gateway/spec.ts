@@ -21,6 +21,8 @@ export interface CgiStep {
   /** The table's first index is the video channel: picked by the Channel query parameter. */
   channelIndexed?: boolean;
   params?: Record<string, string>;
+  /** The order of the camera's parameters where the vendor's syntax fixes one (others follow). */
+  order?: string[];
   args?: Array<{ from: string; param: string; format?: string }>;
   result?: Record<string, { from: string; format?: string }>;
 }

@@ -36,8 +36,20 @@ function memoizeValidatorRouteCompilation(): void {
   };
 }
 
+// One validator per document and mode for the whole process: its compiled operations are kept,
+// so every app built from the same document (tests build many) compiles each operation once.
+const validators = new WeakMap<LoadedSpec, Map<boolean, RequestHandler[]>>();
+
 export function openApiValidator(spec: LoadedSpec, validateResponses: boolean): RequestHandler[] {
   memoizeValidatorRouteCompilation();
+  let byMode = validators.get(spec);
+  if (!byMode) validators.set(spec, (byMode = new Map()));
+  let middleware = byMode.get(validateResponses);
+  if (!middleware) byMode.set(validateResponses, (middleware = createValidator(spec, validateResponses)));
+  return middleware;
+}
+
+function createValidator(spec: LoadedSpec, validateResponses: boolean): RequestHandler[] {
   return OpenApiValidator.middleware({
     apiSpec: spec.document as never,
     // Every field's error at once (design.md §5). Ajv warns that collecting all errors costs more

@@ -358,7 +358,7 @@ export interface paths {
         };
         /**
          * Read the EventHandler of one event source
-         * @description Vendor document §4.9.1 (getConfig with name=`<Table>[n].EventHandler`). The EventHandler alone, of one alarm input or of one video channel's motion, blind or loss detection: when it acts (time sections) and what it does (record, snapshot, alarm outputs, mail, PTZ and the other linked actions). No x-cgi: the camera table's name depends on `event`, so a hand-written handler builds it.
+         * @description Vendor document §4.9.1 (getConfig with name=`<Table>[n].EventHandler`). The EventHandler alone, of one alarm input or of one video channel's motion, blind or loss detection: when it acts (time sections) and what it does (record, snapshot, alarm outputs, mail, PTZ and the other linked actions). The camera table's name depends on `event`, so a hand-written handler builds it.
          */
         get: operations["getEventHandler"];
         put?: never;
@@ -517,7 +517,7 @@ export interface paths {
         };
         /**
          * Read the motion detection grids of a channel
-         * @description Vendor document §4.8.1 (getConfig MotionDetect). Each detection window's region as 18 strings of 22 characters: one string per row from the top, one character per block from the left, `1` = motion in that block is watched, `0` = ignored. The camera stores a row as an integer whose bit n is block n+1 from the left; `motion-detect` shows that raw form. Item n of `windows` is window n (MotionDetectWindow[n]). No x-cgi: a hand-written handler turns the table into grids.
+         * @description Vendor document §4.8.1 (getConfig MotionDetect). Each detection window's region as 18 strings of 22 characters: one string per row from the top, one character per block from the left, `1` = motion in that block is watched, `0` = ignored. The camera stores a row as an integer whose bit n is block n+1 from the left; `motion-detect` shows that raw form. Item n of `windows` is window n (MotionDetectWindow[n]). A hand-written handler turns the table into grids.
          */
         get: operations["getMotionDetectRegions"];
         /**

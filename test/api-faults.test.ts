@@ -127,6 +127,29 @@ describe('silent setConfig failures', () => {
   });
 });
 
+describe('secrets read back', () => {
+  it('does not list a password the camera does not show back as ignored, and never answers it', async () => {
+    // A camera that masks or omits passwords in getConfig: the write of one cannot be checked.
+    const dir = mkdtempSync(join(tmpdir(), 'camgate-sim-'));
+    cpSync(fileURLToPath(new URL('../simulator/data/', import.meta.url)), dir, { recursive: true });
+    const pppoe = join(dir, 'config', 'PPPoE.txt');
+    writeFileSync(pppoe, readFileSync(pppoe, 'utf8').replace(/^table\.PPPoE\.Password=.*\n/m, ''));
+    try {
+      const s = await stack({ sim: { dataDir: dir } });
+      const res = await request(s.app)
+        .patch('/api/v1/cameras/cam1/network/pppoe')
+        .set('Authorization', admin)
+        .send({ PPPoE: { Password: 'n3w-Secret', UserName: 'isp-user' } });
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body.ignoredFields, []);
+      assert.ok(!res.text.includes('n3w-Secret'));
+      assert.equal(res.body.PPPoE.UserName, 'isp-user');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('gateway endpoints', () => {
   const spec = loadSpec();
   const logger = createLogger('silent');

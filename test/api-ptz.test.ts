@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { parseKeyValue, typeBySchema } from '../adapters/cgi/codec.ts';
-import { inVendorOrder } from '../adapters/rest/ptz.ts';
 import { successSchema, type JsonObject, type Operation } from '../gateway/spec.ts';
 import { basic, startStack, USERS, type Stack } from './stack.ts';
 
@@ -285,14 +284,5 @@ describe('PTZ on the PTZ variant of the simulator', () => {
     const res = await request(stack.app).post(api('/move-directly')).set('Authorization', operator).send({ startPoint: [7253, 2275], endPoint: [7893, 3034] });
     assert.equal(res.status, 204, res.text);
     assert.deepEqual(camCalls(stack), ['/cgi-bin/ptzBase.cgi?action=moveDirectly&channel=1&startPoint[0]=7253&startPoint[1]=2275&endPoint[0]=7893&endPoint[1]=3034']);
-  });
-});
-
-describe('inVendorOrder', () => {
-  it('puts action, channel, code, arg1..arg4 first, in that order, and keeps the rest in place', () => {
-    assert.deepEqual(
-      inVendorOrder([['action', 'start'], ['code', 'Up'], ['arg1', '0'], ['arg3', '0'], ['channel', '1'], ['arg2', '5'], ['x', 'y']]),
-      [['action', 'start'], ['channel', '1'], ['code', 'Up'], ['arg1', '0'], ['arg2', '5'], ['arg3', '0'], ['x', 'y']],
-    );
   });
 });

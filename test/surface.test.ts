@@ -1,12 +1,12 @@
 // Which sections of the vendor document (cgi-surface.tsv) have an operation: reported on every
-// run; a gap in the chapters that have landed fails.
+// run; a gap outside the media and event-stream sections (the media/events work) fails.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
 import { loadSpec } from '../gateway/spec.ts';
 
-// Chapters whose every section must have an operation. Grows as chapters land.
-const REQUIRED_CHAPTERS = ['4.6.'];
+// Streams, downloads and the event stream: not required yet. Shrinks as that work lands.
+const MEDIA_SECTIONS = new Set(['4.1.1', '4.1.2', '4.1.3', '4.2.1', '4.2.2', '4.2.3', '4.2.4', '4.3.3', '4.3.4', '4.4.2', '4.9.16', '4.9.17', '4.11.6', '4.13.3']);
 
 it('covers the CGI surface of the vendor document', (t) => {
   const rows = readFileSync(new URL('../simulator/data/cgi-surface.tsv', import.meta.url), 'utf8').split('\n').slice(1).filter(Boolean);
@@ -17,6 +17,6 @@ it('covers the CGI surface of the vendor document', (t) => {
   const missing = sections.filter((s) => !covered.has(s));
   t.diagnostic(`CGI surface: ${sections.length - missing.length} of ${sections.length} sections have an operation`);
   if (missing.length > 0) t.diagnostic(`not yet covered: ${missing.join(' ')}`);
-  const requiredMissing = missing.filter((s) => REQUIRED_CHAPTERS.some((c) => s.startsWith(c)));
-  assert.deepEqual(requiredMissing, [], 'every section of the landed chapters has an operation');
+  const requiredMissing = missing.filter((s) => !MEDIA_SECTIONS.has(s));
+  assert.deepEqual(requiredMissing, [], 'every section but the media ones has an operation');
 });

@@ -436,6 +436,12 @@ function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warni
     if (!types.includes('null')) warnings.push(`${pointer}: expected ${types.join(' or ')}, camera sent nothing (sparse index)`);
     return null;
   }
+  // Values a format already typed (a bitset's channel numbers) pass when the schema allows them.
+  if (typeof node === 'number' || typeof node === 'boolean') {
+    const fits = typeof node === 'boolean' ? types.includes('boolean') : types.includes('number') || (types.includes('integer') && Number.isInteger(node));
+    if (!fits) warnings.push(`${pointer}: expected ${types.join(' or ')}, got ${String(node)}`);
+    return node;
+  }
   if (typeof node === 'string') {
     let candidate: unknown = NO;
     for (const t of types) {

@@ -1,13 +1,14 @@
 // The EventHandler of one event source (vendor §4.9.1, x-handler eventHandler): the camera reads
 // and writes it as `<Table>[n].EventHandler`, a config name the generic translator cannot build
 // because the table comes from the URL.
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import type { Camera } from '../cgi/camera.ts';
 import { toParams, typeBySchema, type CgiNode } from '../cgi/codec.ts';
 import { ProblemError } from '../../gateway/problems.ts';
 import { successSchema } from '../../gateway/spec.ts';
 import type { HandlerFactory } from './handlers.ts';
-import { keyToPointer } from './translator.ts';
+import { untilClientLeaves } from './client-abort.ts';
+import { channelIndex, keyToPointer, sameValue } from './translator.ts';
 
 /** The four handler names the vendor document lists for §4.9.1, by the URL's `event`. */
 export const EVENT_TABLES: Record<string, string> = {
@@ -28,8 +29,8 @@ function sourceOf(req: Request): Source {
   const event = String(req.params.event);
   const table = EVENT_TABLES[event];
   if (table === undefined) throw new ProblemError('NOT_FOUND', { detail: `no event source ${event}` });
-  // The URL counts channels and alarm inputs from 1, the table from 0.
-  const index = req.query.channel === undefined ? 0 : Number(req.query.channel) - 1;
+  // The `channel` parameter also numbers alarm inputs from 1 for the Alarm table.
+  const index = channelIndex(req);
   return { table, index, head: `${table}[${index}]` };
 }
 
@@ -45,26 +46,7 @@ async function readHandler(camera: Camera, source: Source, signal: AbortSignal):
   return handler;
 }
 
-function sameValue(sent: string, got: string): boolean {
-  if (sent === got) return true;
-  const a = sent.trim();
-  const b = got.trim();
-  if (a.toLowerCase() === b.toLowerCase() && (a.toLowerCase() === 'true' || a.toLowerCase() === 'false')) return true;
-  return a !== '' && b !== '' && !Number.isNaN(Number(a)) && Number(a) === Number(b);
-}
 
-async function untilClosed(res: Response, work: (signal: AbortSignal) => Promise<void>): Promise<void> {
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.on('close', onClose);
-  try {
-    await work(abort.signal);
-  } finally {
-    res.off('close', onClose);
-  }
-}
 
 export const eventHandler: HandlerFactory = (ctx, op) => {
   const { schema } = successSchema(ctx.spec, op);
@@ -78,7 +60,7 @@ export const eventHandler: HandlerFactory = (ctx, op) => {
 
   if (op.method === 'get') {
     return (req, res) =>
-      untilClosed(res, async (signal) => {
+      untilClientLeaves(res, async (signal) => {
         const source = sourceOf(req);
         const handler = await readHandler(ctx.camera(req), source, signal);
         res.json(typed({ EventHandler: handler }));
@@ -87,7 +69,7 @@ export const eventHandler: HandlerFactory = (ctx, op) => {
 
   if (op.method === 'patch') {
     return (req, res) =>
-      untilClosed(res, async (signal) => {
+      untilClientLeaves(res, async (signal) => {
         const source = sourceOf(req);
         const body = req.body as { EventHandler?: unknown } | undefined;
         // Keys relative to the request body (`EventHandler.X[0]`) give the pointers of ignoredFields.

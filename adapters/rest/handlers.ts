@@ -9,7 +9,7 @@ import { ProblemError } from '../../gateway/problems.ts';
 import type { LoadedSpec, Operation } from '../../gateway/spec.ts';
 import type { OperationHandler, TranslatorContext } from './translator.ts';
 import { logFind, mediaFileFind } from './finders.ts';
-import { ptzControl, ptzList } from './ptz.ts';
+import { ptzList } from './ptz.ts';
 import { eventHandler } from './event-handler.ts';
 import { motionRegions } from './motion-regions.ts';
 
@@ -126,4 +126,4 @@ async function drainText(body: Readable, max: number): Promise<string> {
 const configBackup: HandlerFactory = (ctx) =>
   relayDownload(ctx, '/cgi-bin/Config.backup', 'action=All', (req) => `${String(req.params.cameraId)}-config.backup`);
 
-export const builtinHandlers: Record<string, HandlerFactory> = { listCameras, getCamera, configBackup, ptzControl, ptzList, motionRegions, eventHandler, mediaFileFind, logFind };
+export const builtinHandlers: Record<string, HandlerFactory> = { listCameras, getCamera, configBackup, ptzList, motionRegions, eventHandler, mediaFileFind, logFind };

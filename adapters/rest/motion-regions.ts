@@ -5,7 +5,9 @@ import type { Request, Response } from 'express';
 import type { Camera } from '../cgi/camera.ts';
 import type { CgiDoc, CgiNode } from '../cgi/codec.ts';
 import { ProblemError, type FieldError } from '../../gateway/problems.ts';
+import { untilClientLeaves } from './client-abort.ts';
 import type { HandlerFactory } from './handlers.ts';
+import { channelIndex } from './translator.ts';
 
 export const REGION_ROWS = 18;
 export const REGION_COLUMNS = 22;
@@ -54,10 +56,6 @@ export function gridErrors(body: unknown): FieldError[] {
   return errors;
 }
 
-/** The URL's channel (counted from 1, default 1) as the table index (counted from 0). */
-function tableIndex(req: Request): number {
-  return req.query.channel === undefined ? 0 : Number(req.query.channel) - 1;
-}
 
 function protocolError(detail: string): ProblemError {
   return new ProblemError('CAMERA_PROTOCOL_ERROR', { detail: `${detail}; motion-detect shows the raw table` });
@@ -93,19 +91,6 @@ export function gridsOf(doc: CgiDoc, index: number, warn: (message: string) => v
   });
 }
 
-/** Aborts the camera calls when the client goes away before the answer. */
-async function untilClosed(res: Response, work: (signal: AbortSignal) => Promise<void>): Promise<void> {
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
-  };
-  res.on('close', onClose);
-  try {
-    await work(abort.signal);
-  } finally {
-    res.off('close', onClose);
-  }
-}
 
 async function readGrids(camera: Camera, index: number, signal: AbortSignal, warn: (m: string) => void): Promise<RegionGrid[]> {
   return gridsOf(await camera.getConfig(TABLE, { signal }), index, warn);
@@ -116,20 +101,20 @@ export const motionRegions: HandlerFactory = (ctx, op) => {
 
   if (op.method === 'get') {
     return (req, res) =>
-      untilClosed(res, async (signal) => {
+      untilClientLeaves(res, async (signal) => {
         const camera = ctx.camera(req);
-        res.json({ windows: await readGrids(camera, tableIndex(req), signal, warn) });
+        res.json({ windows: await readGrids(camera, channelIndex(req), signal, warn) });
       });
   }
 
   if (op.method === 'put') {
     return (req, res) =>
-      untilClosed(res, async (signal) => {
+      untilClientLeaves(res, async (signal) => {
         const errors = gridErrors(req.body);
         if (errors.length > 0) throw new ProblemError('VALIDATION_FAILED', { errors });
         const sent = (req.body as { windows: Array<RegionGrid | null> }).windows;
         const camera = ctx.camera(req);
-        const index = tableIndex(req);
+        const index = channelIndex(req);
         const head = `${TABLE}[${index}]`;
         const params: Array<[string, string]> = [];
         sent.forEach((w, i) => {

@@ -1,33 +1,11 @@
-// PTZ handlers (vendor §4.10). The control operations are the generic x-cgi translation; only
-// the order of the camera parameters differs, and the preset and tour lists get their own shape.
+// PTZ preset and tour lists (vendor §4.10.5, §4.10.6) get their own shape; every other PTZ
+// operation is the generic x-cgi translation.
 import type { Request } from 'express';
-import type { Camera } from '../cgi/camera.ts';
 import { parseKeyValue, typeBySchema, type CgiNode } from '../cgi/codec.ts';
 import { buildQuery } from '../cgi/query.ts';
 import { successSchema } from '../../gateway/spec.ts';
+import { untilClientLeaves } from './client-abort.ts';
 import type { HandlerFactory } from './handlers.ts';
-import { compileCgiHandler } from './translator.ts';
-
-// ptz.cgi?action=<action>&channel=<ch>&code=<code>&arg1=..&arg2=..&arg3=..[&arg4=..], as the
-// vendor's syntax writes it. The translator sends fixed parameters before request ones.
-const VENDOR_ORDER = ['action', 'channel', 'code', 'arg1', 'arg2', 'arg3', 'arg4'];
-
-export function inVendorOrder(params: Array<[string, string]>): Array<[string, string]> {
-  const rank = (key: string): number => {
-    const i = VENDOR_ORDER.indexOf(key);
-    return i < 0 ? VENDOR_ORDER.length : i;
-  };
-  return params.slice().sort((a, b) => rank(a[0]) - rank(b[0]));
-}
-
-function reordering(camera: Camera): Camera {
-  const view = Object.create(camera) as Camera;
-  view.call = (path, params, opts) => camera.call(path, inVendorOrder(params), opts);
-  return view;
-}
-
-/** The x-cgi mapping of a control code (§4.10.7), sent in the vendor's parameter order. */
-export const ptzControl: HandlerFactory = (ctx, op) => compileCgiHandler({ ...ctx, camera: (req) => reordering(ctx.camera(req)) }, op);
 
 /**
  * getPresets / getTours answer `presets.presets[n].Index=..` (`tours.tours[n]...`); the REST body
@@ -59,13 +37,8 @@ export const ptzList: HandlerFactory = (ctx, op) => {
     const camera = ctx.camera(req);
     const params = paramsFor(req);
     buildQuery(params);
-    const abort = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.on('close', onClose);
-    try {
-      const text = await camera.call(step.path, params, { signal: abort.signal });
+    await untilClientLeaves(res, async (signal) => {
+      const text = await camera.call(step.path, params, { signal });
       const { doc, warnings } = parseKeyValue(text);
       const head = doc[name];
       const list = head !== null && typeof head === 'object' && !Array.isArray(head) ? head[name] : undefined;
@@ -75,8 +48,6 @@ export const ptzList: HandlerFactory = (ctx, op) => {
       const typed = typeBySchema({ [name]: items }, schema, ctx.spec.resolveRef, warnings);
       if (warnings.length > 0) ctx.warn({ operationId: op.operationId, warnings }, 'camera answer did not fit the schema');
       res.status(200).json(typed);
-    } finally {
-      res.off('close', onClose);
-    }
+    });
   };
 };

@@ -7,6 +7,7 @@ import { parseKeyValue, toParams, typeBySchema, type CgiDoc, type CgiNode } from
 import { buildQuery } from '../cgi/query.ts';
 import { ProblemError } from '../../gateway/problems.ts';
 import { successSchema, type CgiStep, type JsonObject, type LoadedSpec, type Operation } from '../../gateway/spec.ts';
+import { untilClientLeaves } from './client-abort.ts';
 import { fromCamera, KNOWN_FORMATS, toCamera } from './formats.ts';
 
 export interface TranslatorContext {
@@ -40,6 +41,11 @@ export function compileCgiHandler(ctx: TranslatorContext, op: Operation): Operat
     if (map.format !== undefined && !KNOWN_FORMATS.has(map.format)) throw new Error(`${op.operationId}: result ${name} has unknown format ${map.format}`);
   }
 
+  // A camera may read a password back masked: written secrets are not compared. The body's
+  // key has no channel index where the table is channel-indexed.
+  const bodyKey = (key: string): string => (writeStep?.step.channelIndexed ? key.replace(/^([A-Za-z0-9_]+)\[\d+\]/, '$1') : key);
+  const compared = (sent: Params): Params => sent.filter(([key]) => !isWriteOnlyKey(ctx.spec, op, bodyKey(key)));
+
   return async (req, res) => {
     const camera = ctx.camera(req);
     // Every step's parameters are built and checked before the first camera call, so that bad
@@ -47,16 +53,11 @@ export function compileCgiHandler(ctx: TranslatorContext, op: Operation): Operat
     const planned = steps.map((s) => ({ ...s, params: paramsFor(s, req) }));
     for (const p of planned) buildQuery(p.params);
 
-    const abort = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.on('close', onClose);
-    try {
+    await untilClientLeaves(res, async (signal) => {
       let text = '';
       let sent: Params | undefined;
       for (const p of planned) {
-        text = await camera.call(p.step.path, p.params, { signal: abort.signal });
+        text = await camera.call(p.step.path, p.params, { signal });
         if (p.step.action === 'setConfig') {
           expectOk(text);
           sent = p.params.slice(1);
@@ -70,13 +71,11 @@ export function compileCgiHandler(ctx: TranslatorContext, op: Operation): Operat
       const parsed = parseKeyValue(text);
       const warnings = parsed.warnings.slice();
       let body = shapeBody(op, last.step, parsed.doc, req);
-      if (sent) body = { ...body, ignoredFields: ignoredFields(sent, parsed.doc) };
+      if (sent) body = { ...body, ignoredFields: ignoredFields(compared(sent), parsed.doc) };
       const typed = typeBySchema(body as CgiNode, schema!, ctx.spec.resolveRef, warnings);
       if (warnings.length > 0) ctx.warn({ operationId: op.operationId, warnings }, 'camera answer did not fit the schema');
       res.status(status).json(typed);
-    } finally {
-      res.off('close', onClose);
-    }
+    });
   };
 }
 
@@ -117,7 +116,16 @@ function paramsFor(s: CompiledStep, req: Request): Params {
     const pointer = source === 'body' ? `/${name}` : `/${source}/${name}`;
     params.push(...toParams(toCamera(arg.format, value, pointer), arg.param));
   }
-  return params;
+  return s.step.order ? inOrder(params, s.step.order) : params;
+}
+
+/** Parameters sorted as `order` lists them; the rest keep their place after those. */
+function inOrder(params: Params, order: string[]): Params {
+  const rank = (key: string): number => {
+    const i = order.indexOf(key);
+    return i < 0 ? order.length : i;
+  };
+  return params.slice().sort((a, b) => rank(a[0]) - rank(b[0]));
 }
 
 function expectOk(text: string): void {
@@ -130,7 +138,7 @@ function expectOk(text: string): void {
  * The table index of the request's channel: URLs count channels from 1 (the `Channel`
  * parameter), config tables from 0. This is the one place that converts.
  */
-function channelIndex(req: Request): number {
+export function channelIndex(req: Request): number {
   const channel = req.query.channel === undefined ? 1 : Number(req.query.channel);
   return channel - 1;
 }
@@ -166,6 +174,24 @@ function shapeBody(op: Operation, step: CgiStep, doc: CgiDoc, req: Request): Rec
   return doc;
 }
 
+/** Whether the request body schema marks the field a camera key names as writeOnly. */
+function isWriteOnlyKey(spec: LoadedSpec, op: Operation, key: string): boolean {
+  const rb = op.object.requestBody as JsonObject | undefined;
+  let schema = ((rb?.content as JsonObject | undefined)?.['application/json'] as JsonObject | undefined)?.schema as JsonObject | undefined;
+  for (const segment of key.split(/\.|\[\d+\]/).filter((x) => x !== '')) {
+    while (schema && typeof schema.$ref === 'string') schema = spec.resolveRef(schema.$ref);
+    if (!schema) return false;
+    if (schema.type === 'array' || schema.items) schema = schema.items as JsonObject | undefined;
+    while (schema && typeof schema.$ref === 'string') schema = spec.resolveRef(schema.$ref);
+    schema = (schema?.properties as JsonObject | undefined)?.[segment] as JsonObject | undefined;
+  }
+  while (schema && typeof schema.$ref === 'string') {
+    if (schema.writeOnly === true) return true;
+    schema = spec.resolveRef(schema.$ref);
+  }
+  return schema?.writeOnly === true;
+}
+
 /** Fields sent in a setConfig that the read-back does not show with the value sent. */
 function ignoredFields(sent: Params, readBack: CgiDoc): string[] {
   const now = new Map(toParams(readBack));
@@ -177,12 +203,12 @@ function ignoredFields(sent: Params, readBack: CgiDoc): string[] {
   return ignored;
 }
 
-function sameValue(sent: string, got: string): boolean {
+/** Whether a value read back is the one written (the camera writes 0.5 back as 0.500000). */
+export function sameValue(sent: string, got: string): boolean {
   if (sent === got) return true;
   const a = sent.trim();
   const b = got.trim();
   if (a.toLowerCase() === b.toLowerCase() && (a.toLowerCase() === 'true' || a.toLowerCase() === 'false')) return true;
-  // The camera writes 0.5 back as 0.500000.
   return a !== '' && b !== '' && !Number.isNaN(Number(a)) && Number(a) === Number(b);
 }
 
