@@ -140,6 +140,8 @@ async function httpBench(): Promise<string[]> {
     /listening on (http:\/\/[^\s]+)/,
   );
   const gwUrl = gw.match[1]!;
+  // Measure a ready gateway: every validator compiled (it warms them in the background).
+  for (let i = 0; i < 600 && (await fetch(`${gwUrl}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
   const floor = await startChild(['bench/floor-proxy.ts'], { CAMERA_URL: simUrl.replace('http://', `http://admin:${password}@`) }, /listening on (http:\/\/[^\s]+)/);
   const floorUrl = floor.match[1]!;
   const rows: string[] = [];

@@ -21,16 +21,20 @@ function memoizeValidatorRouteCompilation(): void {
   const fromValidator = createRequire(createRequire(import.meta.url).resolve('express-openapi-validator'));
   const p2r = fromValidator('path-to-regexp') as { pathToRegexp: PathToRegexp };
   const original = p2r.pathToRegexp;
-  const cache = new Map<string, unknown>();
+  // Keyed by route, then by the options that change the pattern; this runs once per route per
+  // request, so the key is cheap to build.
+  const cache = new Map<string, Map<string, unknown>>();
   p2r.pathToRegexp = (path, options) => {
     if (typeof path !== 'string') return original(path, options);
     const o = options ?? {};
-    if (Object.keys(o).some((k) => !MEMO_OPTIONS.has(k))) return original(path, options);
-    const key = `${path}\u0000${String(o.sensitive)}|${String(o.strict)}|${String(o.end)}|${String(o.trailing)}|${String(o.delimiter)}`;
-    let compiled = cache.get(key);
+    for (const k in o) if (!MEMO_OPTIONS.has(k)) return original(path, options);
+    const flags = `${o.sensitive ? 1 : 0}${o.strict ? 1 : 0}${o.end === false ? 0 : 1}${o.trailing === false ? 0 : 1}${String(o.delimiter ?? '')}`;
+    let byFlags = cache.get(path);
+    if (byFlags === undefined) cache.set(path, (byFlags = new Map()));
+    let compiled = byFlags.get(flags);
     if (compiled === undefined) {
       compiled = original(path, options);
-      if (cache.size < 10_000) cache.set(key, compiled);
+      if (cache.size < 10_000) byFlags.set(flags, compiled);
     }
     return compiled;
   };
