@@ -22,6 +22,8 @@ const sim = await startSimulator({
   username: env.SIM_USER ?? 'admin',
   password: env.SIM_PASSWORD ?? 'admin',
   control: true,
+  // The four models have no PTZ (vendor §4.10 is N/A on all): SIM_PTZ=1 simulates a PTZ head.
+  ptz: env.SIM_PTZ === '1',
 });
 console.log(`camgate simulator: ${model} at ${sim.url} (user ${env.SIM_USER ?? 'admin'}); faults at ${sim.url}/__sim/faults`);
 
