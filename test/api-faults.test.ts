@@ -17,14 +17,27 @@ import { basic, startStack, USERS, type Stack, type StackOptions } from './stack
 const admin = basic(USERS.admin);
 const GENERAL = '/api/v1/cameras/cam1/system/general';
 const stacks: Stack[] = [];
+const dirs: string[] = [];
 after(async () => {
   await Promise.all(stacks.map((s) => s.close()));
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 async function stack(options: StackOptions = {}): Promise<Stack> {
   const s = await startStack(options);
   stacks.push(s);
   return s;
+}
+
+/** A simulator whose firmware lacks one key: it answers OK to a write of it and drops it. */
+async function stackWithout(key: string): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), 'camgate-sim-'));
+  dirs.push(dir);
+  cpSync(fileURLToPath(new URL('../simulator/data/', import.meta.url)), dir, { recursive: true });
+  const table = join(dir, 'config', `${key.split('.')[1]}.txt`);
+  const line = new RegExp(`^${key.replaceAll('.', '\\.')}=.*\n`, 'm');
+  writeFileSync(table, readFileSync(table, 'utf8').replace(line, ''));
+  return stack({ sim: { dataDir: dir } });
 }
 
 function assertNoSecrets(text: string): void {
@@ -110,43 +123,26 @@ describe('camera faults through REST', () => {
 
 describe('silent setConfig failures', () => {
   it('lists a field the camera ignored', async () => {
-    // A camera whose firmware has no LocalNo: it answers OK to the write and drops the key.
-    const dir = mkdtempSync(join(tmpdir(), 'camgate-sim-'));
-    cpSync(fileURLToPath(new URL('../simulator/data/', import.meta.url)), dir, { recursive: true });
-    const general = join(dir, 'config', 'General.txt');
-    writeFileSync(general, readFileSync(general, 'utf8').replace(/^table\.General\.LocalNo=.*\n/m, ''));
-    try {
-      const s = await stack({ sim: { dataDir: dir } });
-      const res = await request(s.app).patch(GENERAL).set('Authorization', admin).send({ General: { MachineName: 'kept', LocalNo: 5 } });
-      assert.equal(res.status, 200, JSON.stringify(res.body));
-      assert.deepEqual(res.body.ignoredFields, ['/General/LocalNo']);
-      assert.equal(res.body.General.MachineName, 'kept');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const s = await stackWithout('table.General.LocalNo');
+    const res = await request(s.app).patch(GENERAL).set('Authorization', admin).send({ General: { MachineName: 'kept', LocalNo: 5 } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.ignoredFields, ['/General/LocalNo']);
+    assert.equal(res.body.General.MachineName, 'kept');
   });
 });
 
 describe('secrets read back', () => {
   it('does not list a password the camera does not show back as ignored, and never answers it', async () => {
     // A camera that masks or omits passwords in getConfig: the write of one cannot be checked.
-    const dir = mkdtempSync(join(tmpdir(), 'camgate-sim-'));
-    cpSync(fileURLToPath(new URL('../simulator/data/', import.meta.url)), dir, { recursive: true });
-    const pppoe = join(dir, 'config', 'PPPoE.txt');
-    writeFileSync(pppoe, readFileSync(pppoe, 'utf8').replace(/^table\.PPPoE\.Password=.*\n/m, ''));
-    try {
-      const s = await stack({ sim: { dataDir: dir } });
-      const res = await request(s.app)
-        .patch('/api/v1/cameras/cam1/network/pppoe')
-        .set('Authorization', admin)
-        .send({ PPPoE: { Password: 'n3w-Secret', UserName: 'isp-user' } });
-      assert.equal(res.status, 200, res.text);
-      assert.deepEqual(res.body.ignoredFields, []);
-      assert.ok(!res.text.includes('n3w-Secret'));
-      assert.equal(res.body.PPPoE.UserName, 'isp-user');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const s = await stackWithout('table.PPPoE.Password');
+    const res = await request(s.app)
+      .patch('/api/v1/cameras/cam1/network/pppoe')
+      .set('Authorization', admin)
+      .send({ PPPoE: { Password: 'n3w-Secret', UserName: 'isp-user' } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body.ignoredFields, []);
+    assert.ok(!res.text.includes('n3w-Secret'));
+    assert.equal(res.body.PPPoE.UserName, 'isp-user');
   });
 });
 
