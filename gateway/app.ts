@@ -8,6 +8,7 @@ import { roleAllows, type Principal, type UserStore } from './auth.ts';
 import type { CameraRegistry } from './cameras.ts';
 import type { Logger } from './logger.ts';
 import { ProblemError, isProblem, type FieldError } from './problems.ts';
+import { createMetrics, metricsEndpoint, type Metrics } from './metrics.ts';
 import type { LoadedSpec, Operation } from './spec.ts';
 import { openApiValidator } from './validator.ts';
 
@@ -46,7 +47,8 @@ export function buildApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
 
-  app.use(accessLog(logger));
+  const metrics = createMetrics(deps.cameras);
+  app.use(accessLog(logger, metrics, spec.basePath));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -55,6 +57,9 @@ export function buildApp(deps: AppDeps): express.Express {
     const ready = deps.isReady ? deps.isReady() : true;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting' });
   });
+
+  // Scraped with a gateway user or token like any other endpoint (design.md §8).
+  app.get('/metrics', authenticate(deps), metricsEndpoint(metrics));
 
   const documentJson = JSON.stringify(spec.document);
   const docsGuard: RequestHandler[] = deps.docsPublic === false ? [authenticate(deps)] : [];
@@ -80,7 +85,7 @@ export function buildApp(deps: AppDeps): express.Express {
   app.use(spec.basePath, api);
 
   app.use((req, _res, next) => next(new ProblemError('NOT_FOUND', { detail: `no resource at ${req.path}` })));
-  app.use(errorHandler(logger));
+  app.use(errorHandler(logger, metrics));
   return app;
 }
 
@@ -149,8 +154,9 @@ function authorize(spec: LoadedSpec): RequestHandler {
     method: op.method.toUpperCase(),
     pattern: new RegExp('^' + op.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[A-Za-z0-9_]+\\?\}/g, '[^/]+') + '/?$'),
   }));
-  return (req, _res, next) => {
+  return (req, res, next) => {
     const route = routes.find((r) => r.method === req.method && r.pattern.test(req.path));
+    if (route) res.locals.operationId = route.op.operationId;
     if (route && req.principal && !roleAllows(req.principal.role, route.op.role)) {
       next(new ProblemError('FORBIDDEN', { detail: `${route.op.operationId} needs the ${route.op.role} role` }));
       return;
@@ -159,15 +165,16 @@ function authorize(spec: LoadedSpec): RequestHandler {
   };
 }
 
-function accessLog(logger: Logger): RequestHandler {
+function accessLog(logger: Logger, metrics: Metrics, basePath: string): RequestHandler {
   return (req, res, next) => {
     const start = process.hrtime.bigint();
     res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
       // The path only: query strings stay out of logs.
-      logger.info(
-        { method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - start) / 1e6, user: req.principal?.name },
-        'request',
-      );
+      logger.info({ method: req.method, path: req.path, status: res.statusCode, ms, user: req.principal?.name }, 'request');
+      if (req.originalUrl.startsWith(basePath) && !req.warmup) {
+        metrics.observe(String(res.locals.operationId ?? 'unmatched'), req.method, res.statusCode, ms / 1000);
+      }
     });
     next();
   };
@@ -181,9 +188,10 @@ interface ValidatorError {
 }
 
 /** Every error becomes problem+json from the catalog; nothing else (no stack, no secret) leaves. */
-function errorHandler(logger: Logger) {
+function errorHandler(logger: Logger, metrics: Metrics) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const problem = toProblem(err);
+    metrics.problem(problem.code);
     if (problem.status >= 500 && problem.code === 'INTERNAL') logger.error({ err, path: req.path }, 'internal error');
     if (res.headersSent) {
       res.destroy();

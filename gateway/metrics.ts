@@ -1,0 +1,81 @@
+// Prometheus metrics (/metrics): the gateway's own requests, the problems it answered, and each
+// camera's client state read at scrape time, so the hot path only bumps two counters.
+import type { RequestHandler } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CameraRegistry } from './cameras.ts';
+
+const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+export interface Metrics {
+  registry: Registry;
+  /** Counts a finished API request; `operation` is the operationId or `unmatched`. */
+  observe(operation: string, method: string, status: number, seconds: number): void;
+  problem(code: string): void;
+}
+
+export function createMetrics(cameras: CameraRegistry): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'camgate_' });
+
+  const requests = new Counter({
+    name: 'camgate_http_requests_total',
+    help: 'API requests answered, by operation, method and status',
+    labelNames: ['operation', 'method', 'status'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'camgate_http_request_duration_seconds',
+    help: 'API request latency, by operation',
+    labelNames: ['operation'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 6, 10],
+    registers: [registry],
+  });
+  const problems = new Counter({
+    name: 'camgate_problems_total',
+    help: 'Problem answers, by catalog code',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+
+  // Camera client state is read when Prometheus scrapes, not tracked per request.
+  const perCamera = (name: string, help: string, read: (c: ReturnType<CameraRegistry['list']>[number]) => number, type: 'counter' | 'gauge') => {
+    const Metric = type === 'counter' ? Counter : Gauge;
+    new Metric({
+      name,
+      help,
+      labelNames: ['camera'],
+      registers: [registry],
+      collect(this: Counter<'camera'> | Gauge<'camera'>) {
+        this.reset();
+        for (const entry of cameras.list()) {
+          const value = read(entry);
+          if (this instanceof Counter) this.inc({ camera: entry.id }, value);
+          else this.set({ camera: entry.id }, value);
+        }
+      },
+    });
+  };
+  perCamera('camgate_camera_requests_total', 'HTTP requests sent to the camera', (e) => e.client.stats.requests, 'counter');
+  perCamera('camgate_camera_auth_challenges_total', '401 answers received from the camera', (e) => e.client.stats.authRoundTrips, 'counter');
+  perCamera('camgate_camera_auth_failures_total', 'Genuine credential refusals (what the breaker counts)', (e) => e.client.stats.authFailures, 'counter');
+  perCamera('camgate_camera_retries_total', 'Read retries after a connection failure or a 503', (e) => e.client.stats.retries, 'counter');
+  perCamera('camgate_camera_breaker_state', 'Login breaker: 0 closed, 1 half-open, 2 open', (e) => BREAKER_LEVEL[e.client.breaker.state], 'gauge');
+  perCamera('camgate_camera_in_flight_limit', 'Requests the camera may have in flight (lowered after a connection shortage)', (e) => e.client.inFlightLimit, 'gauge');
+
+  return {
+    registry,
+    observe(operation, method, status, seconds) {
+      requests.inc({ operation, method, status: String(status) });
+      duration.observe({ operation }, seconds);
+    },
+    problem(code) {
+      problems.inc({ code });
+    },
+  };
+}
+
+export function metricsEndpoint(metrics: Metrics): RequestHandler {
+  return async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  };
+}

@@ -1,0 +1,43 @@
+// /metrics: Prometheus text with the gateway's requests, its problems and each camera's client state.
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import request from 'supertest';
+import { basic, startStack, TOKEN, USERS, type Stack } from './stack.ts';
+
+let stack: Stack;
+before(async () => {
+  stack = await startStack();
+});
+after(async () => {
+  await stack.close();
+});
+
+function value(text: string, line: string): number | undefined {
+  const found = text.split('\n').find((l) => l.startsWith(line + ' '));
+  return found === undefined ? undefined : Number(found.slice(line.length + 1));
+}
+
+it('counts requests by operation, problems by code, and reads each camera client', async () => {
+  const admin = basic(USERS.admin);
+  for (let i = 0; i < 3; i++) await request(stack.app).get('/api/v1/cameras/cam1/system/general').set('Authorization', admin).expect(200);
+  await request(stack.app).get('/api/v1/cameras/cam1/system/general?bogus=1').set('Authorization', admin).expect(400);
+  await request(stack.app).get('/api/v1/cameras/cam1/system/general').expect(401);
+
+  const unauthenticated = await request(stack.app).get('/metrics');
+  assert.equal(unauthenticated.status, 401);
+  const res = await request(stack.app).get('/metrics').set('Authorization', `Bearer ${TOKEN.token}`);
+  assert.equal(res.status, 200);
+  assert.match(String(res.headers['content-type']), /^text\/plain/);
+  const text = res.text;
+  assert.equal(value(text, 'camgate_http_requests_total{operation="getGeneralConfig",method="GET",status="200"}'), 3);
+  assert.equal(value(text, 'camgate_http_requests_total{operation="getGeneralConfig",method="GET",status="400"}'), 1);
+  assert.equal(value(text, 'camgate_problems_total{code="VALIDATION_FAILED"}'), 1);
+  assert.equal(value(text, 'camgate_problems_total{code="UNAUTHENTICATED"}'), 2);
+  assert.equal(value(text, 'camgate_http_request_duration_seconds_count{operation="getGeneralConfig"}'), 4);
+  // One camera round trip per call after the first (the 401 challenge), as counted by the client.
+  assert.equal(value(text, 'camgate_camera_requests_total{camera="cam1"}'), 4);
+  assert.equal(value(text, 'camgate_camera_auth_challenges_total{camera="cam1"}'), 1);
+  assert.equal(value(text, 'camgate_camera_breaker_state{camera="cam1"}'), 0);
+  assert.ok(value(text, 'camgate_process_resident_memory_bytes')! > 0);
+  assert.ok(!text.includes('cam-pass-Secret9'));
+});
