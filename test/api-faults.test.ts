@@ -4,6 +4,10 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { request as undiciRequest } from 'undici';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import request from 'supertest';
@@ -168,6 +172,34 @@ describe('gateway endpoints', () => {
     await request(app).get('/openapi.json').set('Authorization', basic({ name: 'admin', password: 'pw-admin-123' })).expect(200);
     const open = buildApp({ spec, cameras: new CameraRegistry(), users, logger });
     await request(open).get('/openapi.json').expect(200);
+  });
+
+  it('refuses a gzip bomb by its inflated size, quickly', async () => {
+    const app = buildApp({ spec, cameras: new CameraRegistry(), users, logger });
+    // 50 MB of JSON whitespace inflates from about 50 kB.
+    const bomb = gzipSync(Buffer.concat([Buffer.from('{"General":{"MachineName":"x"'), Buffer.alloc(50 * 2 ** 20, 0x20), Buffer.from('}}')]));
+    assert.ok(bomb.length < 100_000);
+    // Sent raw: supertest would serialise a Buffer given with a JSON content type.
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const started = performance.now();
+      const res = await undiciRequest(`http://127.0.0.1:${(server.address() as AddressInfo).port}${GENERAL}`, {
+        method: 'PATCH',
+        headers: {
+          authorization: basic({ name: 'admin', password: 'pw-admin-123' }),
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+        },
+        body: bomb,
+      });
+      const body = (await res.body.json()) as { code: string };
+      assert.equal(res.statusCode, 413);
+      assert.equal(body.code, 'PAYLOAD_TOO_LARGE');
+      assert.ok(performance.now() - started < 500, `took ${Math.round(performance.now() - started)} ms`);
+    } finally {
+      server.close();
+    }
   });
 
   it('refuses a JSON body over 64 kB with 413', async () => {
