@@ -10,7 +10,7 @@ import type { Logger } from './logger.ts';
 import { ProblemError, isProblem, type FieldError } from './problems.ts';
 import { createMetrics, metricsEndpoint, type Metrics } from './metrics.ts';
 import type { LoadedSpec, Operation } from './spec.ts';
-import { openApiValidator } from './validator.ts';
+import { operationValidator } from './validator.ts';
 
 export interface AppDeps {
   spec: LoadedSpec;
@@ -78,9 +78,7 @@ export function buildApp(deps: AppDeps): express.Express {
 
   const api = express.Router();
   api.use(authenticate(deps));
-  api.use(authorize(spec));
   api.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'] }));
-  api.use(openApiValidator(spec, deps.validateResponses === true));
   mountOperations(api, deps);
   app.use(spec.basePath, api);
 
@@ -113,12 +111,22 @@ function mountOperations(router: express.Router, deps: AppDeps): void {
     } else {
       throw new Error(`${op.operationId} has neither x-cgi nor x-handler`);
     }
-    router[op.method](expressPath(op.path), (req: Request, res: Response) => {
+    // The route is the operation: its role check, its validator and its handler, in that order.
+    router[op.method](expressPath(op.path), authorize(op), ...operationValidator(spec, op, deps.validateResponses === true), (req: Request, res: Response) => {
       if (req.warmup) {
         res.status(204).end();
         return undefined;
       }
       return handler(req, res);
+    });
+  }
+  // A known path with a method the document does not have.
+  const methods = new Map<string, string[]>();
+  for (const op of spec.operations) methods.set(op.path, [...(methods.get(op.path) ?? []), op.method.toUpperCase()]);
+  for (const [path, allowed] of methods) {
+    router.all(expressPath(path), (_req, res, next) => {
+      res.setHeader('Allow', allowed.join(', '));
+      next(new ProblemError('METHOD_NOT_ALLOWED'));
     });
   }
 }
@@ -147,18 +155,12 @@ function authenticate(deps: AppDeps): RequestHandler {
   };
 }
 
-/** Role check per operation, before the body is even parsed. */
-function authorize(spec: LoadedSpec): RequestHandler {
-  const routes = spec.operations.map((op) => ({
-    op,
-    method: op.method.toUpperCase(),
-    pattern: new RegExp('^' + op.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{[A-Za-z0-9_]+\\?\}/g, '[^/]+') + '/?$'),
-  }));
+/** The operation's role check, before its request is validated. */
+function authorize(op: Operation): RequestHandler {
   return (req, res, next) => {
-    const route = routes.find((r) => r.method === req.method && r.pattern.test(req.path));
-    if (route) res.locals.operationId = route.op.operationId;
-    if (route && req.principal && !roleAllows(req.principal.role, route.op.role)) {
-      next(new ProblemError('FORBIDDEN', { detail: `${route.op.operationId} needs the ${route.op.role} role` }));
+    res.locals.operationId = op.operationId;
+    if (req.principal && !roleAllows(req.principal.role, op.role)) {
+      next(new ProblemError('FORBIDDEN', { detail: `${op.operationId} needs the ${op.role} role` }));
       return;
     }
     next();
