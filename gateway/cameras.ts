@@ -9,6 +9,8 @@ export interface CameraEntry {
   model: CameraModel;
   name: string | undefined;
   simulated: boolean;
+  /** Where and how to reach the camera, for the calls the client does not make (streamed uploads, RTSP URLs); never put in an answer. */
+  connection: Readonly<{ baseUrl: string; username: string; password: string }>;
   client: CameraClient;
   camera: Camera;
 }
@@ -30,6 +32,7 @@ export class CameraRegistry {
       model: config.model,
       name: config.name,
       simulated,
+      connection: { baseUrl: config.baseUrl, username: config.username, password: config.password },
       client,
       camera: new Camera(config.id, config.model, client),
     };

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { request } from 'undici';
+import { closeAll as closeEventStreams } from '../adapters/events/hub.ts';
 import { closeAllFinders } from '../adapters/rest/finders.ts';
 import { startSimulator, type Simulator } from '../simulator/server.ts';
 import { buildApp, WARMUP_HEADER } from './app.ts';
@@ -73,6 +74,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     (stopping ??= (async () => {
       ready = false;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Event streams never end by themselves: end them (and their upstream attaches) so the
+      // server can close.
+      await closeEventStreams(cameras.list());
       server.closeIdleConnections();
       const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DEADLINE_MS - 2_000);
       await closed;

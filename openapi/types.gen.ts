@@ -112,6 +112,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/cameras/{cameraId}/audio/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Listen to the camera's audio input
+         * @description Vendor document §4.3.4. The camera's audio as it sends it: with `httptype=singlepart` a continuous flow of audio bytes typed once (`audio/g.711a` for G.711 A-law), with `multipart` one part per audio packet in `multipart/x-mixed-replace`. Relayed at the client's pace until the client leaves.
+         */
+        get: operations["getAudioStream"];
+        put?: never;
+        /**
+         * Play audio through the camera's speaker
+         * @description Vendor document §4.3.3. The request body is passed to the camera as it arrives, never held whole: with `httptype=singlepart` a continuous flow of audio bytes typed by Content-Type (`audio/g.711a` for G.711 A-law; the vendor lists PCM, ADPCM, G.711A, G.711Mu, G.726, G.729, MPEG2, AMR and AAC), with `multipart` a `multipart/x-mixed-replace` body of audio parts. Answers 204 when the camera has taken the whole stream. Needs the operator role.
+         */
+        post: operations["postAudioStream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/active": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Which events are active now
+         * @description Vendor document §4.9.16 and §4.9.17. The events that have started and not stopped, per code and channel (counted from 1). While the gateway holds the camera's event stream (someone listens), the answer is its state table (`source: stream`, with the time each event started); otherwise the gateway asks the camera with getEventIndexes for each code of §4.9.16 (`source: poll`).
+         */
+        get: operations["getActiveEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/cameras/{cameraId}/events/alarm": {
         parameters: {
             query?: never;
@@ -371,6 +427,32 @@ export interface paths {
          * @description Vendor document §4.9.1. Writes only the fields sent, as `<Table>[n].EventHandler.<field>`, reads the EventHandler back and lists in `ignoredFields` what the camera did not take. Lists are written by position from index 0; a `null` item leaves that item as it is.
          */
         patch: operations["patchEventHandler"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/events/indexes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The channels on which an event is active
+         * @description Vendor document §4.9.16. The channels on which the event `code` is active now, counted from 1 (the camera answers indexes counted from 0). The vendor notes that not every event code supports this request; `events/stream` is the better way to follow events.
+         */
+        get: operations["getEventIndexes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/cameras/{cameraId}/events/ip-conflict": {
@@ -652,6 +734,32 @@ export interface paths {
         patch: operations["patchStorageNotExistConfig"];
         trace?: never;
     };
+    "/cameras/{cameraId}/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Live events as Server-Sent Events
+         * @description Vendor document §4.9.17. The camera's events as they happen, as Server-Sent Events (`text/event-stream`): each event is one message with `id:` (increasing per camera) and a `data:` line holding a `CameraEvent` as JSON. The gateway keeps one `attach` per camera (all codes, with a keepalive) for every client together, opened with the first client and closed after the last one leaves; filters apply on the gateway. A reconnecting client sends `Last-Event-ID` (browsers' EventSource does so by itself) and first gets the buffered events after that id (the last 1000 per camera). A comment line is sent every 15 s so proxies keep the connection open. When the camera's stream breaks or goes silent, the gateway reconnects and reads the active-state table (§4.9.16) again; alarms that ended meanwhile arrive as `Stop` events marked `synthetic`. The stream runs until the client leaves or the gateway stops.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/cameras/{cameraId}/groups": {
         parameters: {
             query?: never;
@@ -731,6 +839,32 @@ export interface paths {
          *     Times are ISO 8601 local date-times of the camera's clock. Without `startTime`/`endTime` the search covers 2000-01-01T00:00:00 to 2037-12-31T23:59:59.
          */
         get: operations["listLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/logs/backup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Download the camera's log between two times
+         * @description Vendor document §4.13.3. The camera's log entries from `startTime` to `endTime` (camera local time) as the file the camera calls `Log.Backup`, streamed to the client. Logs name users and addresses, so it needs the admin role.
+         */
+        get: operations["downloadLogBackup"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2478,6 +2612,188 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/cameras/{cameraId}/recordings/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Download a channel's recording between two times
+         * @description Vendor document §4.11.6. The camera's recorded media from `startTime` to `endTime` (camera local time) as one file in the packet format of the appendix §7, streamed to the client as it comes, never held whole. Needs the admin role.
+         */
+        get: operations["downloadRecording"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/recordings/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Play a channel's recording between two times over HTTP
+         * @description Vendor document §4.2.3. The camera plays its recording from `startTime` to `endTime` (camera local time) in the packet format of the appendix §7; the stream ends at `endTime`. The camera's stream id (the `streamId=` line it sends first, taken off the body) is in the `Camgate-Stream-Id` header: pass it to the control operation to pause, resume, change speed or seek. `format` as for the live stream.
+         */
+        get: operations["getPlaybackStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/recordings/stream/control": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause, resume, change speed, seek or cancel a playback stream
+         * @description Vendor document §4.2.4. Acts on a playback stream opened by the playback operation (its `Camgate-Stream-Id`). `play` resumes at `speed` (negative plays backward, I frames only), I frames only with `iframe`, from `seekTime` when given, and answers the camera's `operateId`: the video packets that follow carry it in their video extension header. `pause` holds the stream; `cancel` ends it. Marked `x-stream` because it needs an open stream: the contract suite leaves it to the stream tests.
+         */
+        post: operations["controlPlaybackStream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/rtsp-urls/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The camera's RTSP URL of one recorded file
+         * @description Vendor document §4.1.3. The `rtsp://` URL that plays one file of the camera's storage, named by its absolute path as the recordings collection lists it (`filePath`). No credentials in the URL. Models without storage answer 501.
+         */
+        get: operations["getRtspFileUrl"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/rtsp-urls/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The camera's RTSP URL of a live stream
+         * @description Vendor document §4.1.1. The `rtsp://` URL of a channel's main or extra stream, built from the camera's configured address and the RTSP port of its RTSP table (§4.7.9). The URL carries no credentials: RTSP clients log in to the camera with Digest or Basic themselves.
+         */
+        get: operations["getRtspLiveUrl"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/rtsp-urls/playback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The camera's RTSP URL of a recording between two times
+         * @description Vendor document §4.1.2. The `rtsp://` URL that plays a channel's recording from `startTime` to `endTime` (camera local time; written into the URL in the camera's `2012_09_15_12_37_05` form). No credentials in the URL. Models without storage answer 501.
+         */
+        get: operations["getRtspPlaybackUrl"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cameras/{cameraId}/snapshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Take a JPEG picture of a video channel
+         * @description Vendor document §4.4.2. The camera encodes the channel's current picture as a JPEG. Callers asking for the same camera and channel at the same time share one camera request, and a picture younger than one second is handed out again: the `Camgate-Snapshot-Age` header says how old it is, in milliseconds. The camera has 10 seconds to deliver it.
+         */
+        get: operations["getSnapshot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/cameras/{cameraId}/snapshot/schedule": {
         parameters: {
             query?: {
@@ -3859,6 +4175,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/cameras/{cameraId}/video/mjpeg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Watch a video channel as MJPEG
+         * @description Vendor document §4.2.1. The camera's MJPEG stream of a channel and stream type, as `multipart/x-mixed-replace` (each part one `image/jpeg` with its Content-Length), which browsers show in an `<img>` element. The gateway opens one camera stream per camera, channel and stream type, shared by every viewer, and closes it about a second after the last viewer leaves. A viewer that reads more slowly than the camera sends gets fewer, whole frames (never late ones) and never slows other viewers. The stream runs until the client leaves, or for `frames` frames.
+         */
+        get: operations["getMjpegStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/cameras/{cameraId}/video/standard": {
         parameters: {
             query?: never;
@@ -3887,6 +4229,32 @@ export interface paths {
          * @description Vendor document §4.5.9. Sets PAL or NTSC, reads the value back and lists in `ignoredFields` what the camera did not take.
          */
         patch: operations["patchVideoStandardConfig"];
+        trace?: never;
+    };
+    "/cameras/{cameraId}/video/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Watch a video channel live over HTTP
+         * @description Vendor document §4.2.2. The camera's real-time stream of a channel in the packet format of the vendor appendix §7, relayed as it arrives at the client's own pace (a client that stops reading stops the camera's stream; nothing piles up in the gateway). `format` picks the view: `dav` the camera's packets unchanged, `h264` the H.264 elementary stream (Annex B NAL units of the video packets, playable by ffmpeg/ffplay `-f h264`), `metadata` one JSON object per line for each packet (type, channel, sequence, time, extension headers, payload length). Runs until the client leaves.
+         */
+        get: operations["getLiveStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/cameras/{cameraId}/video/widget": {
@@ -3962,6 +4330,26 @@ export interface components {
             TrustList?: components["schemas"]["AccessFilterAddress"][];
             /** @enum {string} */
             Type?: "TrustList" | "BannedList";
+        };
+        ActiveEvent: {
+            /** @description Counted from 1. */
+            channel: number;
+            code: components["schemas"]["EventCode"];
+            /** @description The data of the Start event */
+            data?: unknown;
+            /**
+             * Format: date-time
+             * @description When the gateway saw it start (stream source only).
+             */
+            since?: string;
+        };
+        ActiveEvents: {
+            items: components["schemas"]["ActiveEvent"][];
+            /**
+             * @description `stream`: the hub's state table while attached; `poll`: asked the camera just now.
+             * @enum {string}
+             */
+            source: "stream" | "poll";
         };
         AlarmConfig: {
             Alarm: components["schemas"]["AlarmTable"];
@@ -4127,6 +4515,28 @@ export interface components {
             Enable?: boolean;
             EventHandler?: components["schemas"]["EventHandlerPatch"];
             Level?: number;
+        };
+        /** @description One event of the camera's stream (§4.9.17 `Code=...; action=...; index=...; data=...`), as the gateway delivers it: on the SSE stream (the `data:` of each message) and to the ONVIF event services. */
+        CameraEvent: {
+            /** @description `Start` and `Stop` for states (motion, alarm input), `Pulse` for one-off events; other words the camera uses pass through. */
+            action: string;
+            cameraId: string;
+            /** @description The camera's time of the event when its data carries one: `LocaleTime` as an ISO 8601 local date-time (no offset, the camera's clock), or `UTC` with `Z`. */
+            cameraTime: string | null;
+            /** @description The camera's `index` plus 1 (video channel, or alarm input for AlarmLocal). */
+            channel: number;
+            code: components["schemas"]["EventCode"];
+            /** @description The event's `data=` value: parsed JSON when the camera sent JSON (it may hold `;` and `=`), else the text as sent (MDResult rows, for example). Absent when the camera sent none. */
+            data?: unknown;
+            /**
+             * Format: date-time
+             * @description When the gateway received the event (UTC).
+             */
+            gatewayTime: string;
+            /** @description Increasing per camera; the SSE `id:`. */
+            id: number;
+            /** @description True for a Stop (or Start) the gateway derived from the active-state table after a reconnect. */
+            synthetic: boolean;
         };
         CameraSummary: {
             health?: {
@@ -4487,6 +4897,8 @@ export interface components {
             /** @description The camera's bit mask as sent; bit n = number n+1. */
             raw: number;
         };
+        /** @description The camera's event code (VideoMotion, VideoLoss, VideoBlind, AlarmLocal, MDResult, ...). */
+        EventCode: string;
         /** @description Vendor document §4.9.1: what the camera does when an event happens, shared by every event table (Alarm, MotionDetect, BlindDetect, LossDetect, LoginFailureAlarm, StorageNotExist, StorageFailure, StorageLowSpace, NetAbort, IPConflict). Channel lists are indexed from 0 (item n = channel or output n+1). Fields the vendor tables do not describe but its MotionDetect example shows (AlarmOut, ExAlarmOut, FlashEnable, FlashLatch, Matrix*, MessageEnable, Record, Snapshot, Tour*, Voice*) are typed from that example with wide ranges. */
         EventHandler: {
             /** @description Not in the vendor tables (its example shows 1). */
@@ -4637,6 +5049,11 @@ export interface components {
         };
         EventHandlerVoicePatch: {
             AudioFileName?: string;
+        };
+        EventIndexes: {
+            /** @description Channels counted from 1 (the camera's indexes plus 1). */
+            channels: number[];
+            code: components["schemas"]["EventCode"];
         };
         /** @description true = the camera's EventHandler supports that kind of action. */
         EventManagerCaps: {
@@ -5106,6 +5523,18 @@ export interface components {
             TimeZone?: number;
             /** @description Minutes between synchronisations. */
             UpdatePeriod?: number;
+        };
+        PlaybackControl: {
+            /** @enum {string} */
+            cmd: "play" | "pause" | "cancel";
+            /** @description With `play` — I frames only. */
+            iframe?: boolean;
+            /** @description With `play` — where to continue, camera local time. */
+            seekTime?: string;
+            /** @description With `play` — playback speed, negative for backward (I frames only); default 1. */
+            speed?: number;
+            /** @description The playback's `Camgate-Stream-Id`. */
+            streamId: number;
         };
         PPPoEConfig: {
             PPPoE: components["schemas"]["PPPoETable"];
@@ -5619,6 +6048,14 @@ export interface components {
                 EndPort?: components["schemas"]["NetworkPort"];
                 StartPort?: components["schemas"]["NetworkPort"];
             };
+        };
+        RtspUrl: {
+            /** @description The schemes the camera accepts for RTSP (vendor §4.1.1). */
+            authentication: ("digest" | "basic")[];
+            /** @description Whether the camera's RTSP server is on (`RTSP.Enable` of §4.7.9). */
+            rtspEnabled: boolean;
+            /** @description The camera's RTSP URL, without credentials. */
+            url: string;
         };
         SnapConfig: {
             Snap: components["schemas"]["SnapTable"];
@@ -6586,6 +7023,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description `singlepart`: a continuous flow of audio bytes; `multipart`: `multipart/x-mixed-replace`, one part per audio packet. */
+        AudioHttpType: "singlepart" | "multipart";
         /**
          * @description The camera's id in the gateway configuration.
          * @example cam1
@@ -6593,6 +7032,11 @@ export interface components {
         CameraId: string;
         /** @description Video channel, counted from 1 as in the camera's URLs. */
         Channel: number;
+        /**
+         * @description End, camera local time (ISO 8601 without zone); after startTime.
+         * @example 2012-10-08T14:00:01
+         */
+        EndTime: string;
         /** @description Counted from 1: the video channel for motion-detect, blind-detect and loss-detect; the alarm input for alarm. The camera's table index is this number minus 1. */
         EventHandlerChannel: number;
         /**
@@ -6634,6 +7078,15 @@ export interface components {
          * @example 1
          */
         PtzTour: number;
+        /**
+         * @description Start, camera local time (ISO 8601 without zone).
+         * @example 2012-10-08T13:00:01
+         */
+        StartTime: string;
+        /** @description `dav` the camera's §7 packets unchanged (application/octet-stream), `h264` the H.264 elementary stream of the video packets (video/h264), `metadata` one JSON object per packet and line (application/x-ndjson). */
+        StreamFormat: "dav" | "h264" | "metadata";
+        /** @description Stream type, as the camera counts them — 0 main stream, 1 extra stream 1, 2 extra stream 2. */
+        StreamSubtype: 0 | 1 | 2;
         /**
          * @description The account's name.
          * @example admin
@@ -6820,6 +7273,146 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
             501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getAudioStream: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+                /** @description `singlepart`: a continuous flow of audio bytes; `multipart`: `multipart/x-mixed-replace`, one part per audio packet. */
+                httptype?: components["parameters"]["AudioHttpType"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endless audio stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "audio/*": string;
+                    "multipart/x-mixed-replace": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    postAudioStream: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+                /** @description `singlepart`: a continuous flow of audio bytes; `multipart`: `multipart/x-mixed-replace`, one part per audio packet. */
+                httptype?: components["parameters"]["AudioHttpType"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+                /** @example <G.711 A-law bytes> */
+                "audio/*": string;
+                "multipart/x-mixed-replace": string;
+            };
+        };
+        responses: {
+            /** @description The camera played (took) the whole stream. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description The Content-Type is not an audio type (or multipart with a boundary for `httptype=multipart`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getActiveEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The active events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "source": "poll",
+                     *       "items": [
+                     *         {
+                     *           "code": "AlarmLocal",
+                     *           "channel": 1
+                     *         },
+                     *         {
+                     *           "code": "AlarmLocal",
+                     *           "channel": 3
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ActiveEvents"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
             504: components["responses"]["CameraTimeout"];
@@ -7508,6 +8101,56 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getEventIndexes: {
+        parameters: {
+            query: {
+                /**
+                 * @description The event code: VideoMotion (motion detection), VideoLoss, VideoBlind, AlarmLocal (alarm input), StorageNotExist, StorageFailure, StorageLowSpace, AlarmOutput, or another code the camera knows.
+                 * @example AlarmLocal
+                 */
+                code: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The channels on which the event is active (an empty list when none). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "code": "AlarmLocal",
+                     *       "channels": [
+                     *         1,
+                     *         3,
+                     *         4
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EventIndexes"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
             501: components["responses"]["NotSupportedByModel"];
@@ -8683,6 +9326,54 @@ export interface operations {
             504: components["responses"]["CameraTimeout"];
         };
     };
+    streamEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events of this channel, counted from 1 (the camera's event `index` plus 1: the video channel for video events, the alarm input for AlarmLocal); all when absent. */
+                channel?: number;
+                /**
+                 * @description Only these event codes, comma-separated (`VideoMotion,AlarmLocal`); all codes when absent.
+                 * @example VideoMotion,AlarmLocal
+                 */
+                codes?: string;
+                /** @description The same as the `Last-Event-ID` header, for clients that cannot set headers. */
+                lastEventId?: string;
+            };
+            header?: {
+                /** @description The `id` of the last event the client got; buffered events after it are sent first. */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An endless `text/event-stream`. Messages: `id: <n>` and `data: <CameraEvent as JSON>`; comment lines (`: heartbeat ...`) every 15 s; a `retry:` hint at the start. */
+            200: {
+                headers: {
+                    /** @description `no-cache, no-transform`. */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example id: 42
+                     *     data: {"id":42,"cameraId":"cam1","code":"VideoMotion","action":"Start","channel":1,"data":{"LocaleTime":"2026-11-25 10:00:00","UTC":1795600800},"cameraTime":"2026-11-25T10:00:00","gatewayTime":"2026-11-25T10:00:00.120Z","synthetic":false}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+        };
+    };
     listUserGroups: {
         parameters: {
             query?: never;
@@ -8848,6 +9539,54 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    downloadLogBackup: {
+        parameters: {
+            query: {
+                /**
+                 * @description End, camera local time (ISO 8601 without zone); after startTime.
+                 * @example 2012-10-08T14:00:01
+                 */
+                endTime: components["parameters"]["EndTime"];
+                /**
+                 * @description Start, camera local time (ISO 8601 without zone).
+                 * @example 2012-10-08T13:00:01
+                 */
+                startTime: components["parameters"]["StartTime"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The log file. */
+            200: {
+                headers: {
+                    /** @description Attachment with the file name to save it under. */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -12103,6 +12842,361 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    downloadRecording: {
+        parameters: {
+            query: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+                /**
+                 * @description End, camera local time (ISO 8601 without zone); after startTime.
+                 * @example 2012-10-08T14:00:01
+                 */
+                endTime: components["parameters"]["EndTime"];
+                /**
+                 * @description Start, camera local time (ISO 8601 without zone).
+                 * @example 2012-10-08T13:00:01
+                 */
+                startTime: components["parameters"]["StartTime"];
+                /** @description Stream type, as the camera counts them — 0 main stream, 1 extra stream 1, 2 extra stream 2. */
+                subtype?: components["parameters"]["StreamSubtype"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The recording. */
+            200: {
+                headers: {
+                    /** @description Attachment with the file name to save it under. */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getPlaybackStream: {
+        parameters: {
+            query: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+                /**
+                 * @description End, camera local time (ISO 8601 without zone); after startTime.
+                 * @example 2012-10-08T14:00:01
+                 */
+                endTime: components["parameters"]["EndTime"];
+                /** @description `dav` the camera's §7 packets unchanged (application/octet-stream), `h264` the H.264 elementary stream of the video packets (video/h264), `metadata` one JSON object per packet and line (application/x-ndjson). */
+                format?: components["parameters"]["StreamFormat"];
+                /**
+                 * @description Start, camera local time (ISO 8601 without zone).
+                 * @example 2012-10-08T13:00:01
+                 */
+                startTime: components["parameters"]["StartTime"];
+                /** @description Stream type, as the camera counts them — 0 main stream, 1 extra stream 1, 2 extra stream 2. */
+                subtype?: components["parameters"]["StreamSubtype"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The recording in the chosen view. */
+            200: {
+                headers: {
+                    /** @description The camera's id of this playback, for the control operation. */
+                    "Camgate-Stream-Id"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/x-ndjson": string;
+                    "video/h264": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    controlPlaybackStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "streamId": 0,
+                 *       "cmd": "play",
+                 *       "speed": 1,
+                 *       "iframe": false
+                 *     }
+                 */
+                "application/json": components["schemas"]["PlaybackControl"];
+            };
+        };
+        responses: {
+            /** @description Done; `operateId` for `play`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "operateId": 1
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description The camera's number of this control operation (present for `play`). */
+                        operateId?: number;
+                    };
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getRtspFileUrl: {
+        parameters: {
+            query: {
+                /**
+                 * @description The file's absolute path on the camera (`filePath` of a recording), letters, digits and `_ . - @ [ ] /` only, without `.` or `..` segments.
+                 * @example /mnt/sd/2015-09-16/001/mp4/20/20.32.08-20.32.28[M][0@0][0].mp4
+                 */
+                path: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The URL. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "url": "rtsp://10.44.200.8:554//mnt/sd/2015-09-16/001/mp4/20/20.32.08-20.32.28[M][0@0][0].mp4",
+                     *       "rtspEnabled": true,
+                     *       "authentication": [
+                     *         "digest",
+                     *         "basic"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RtspUrl"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getRtspLiveUrl: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+                /** @description Stream type, as the camera counts them — 0 main stream, 1 extra stream 1, 2 extra stream 2. */
+                subtype?: components["parameters"]["StreamSubtype"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The URL. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "url": "rtsp://192.168.1.108:554/cam/realmonitor?channel=1&subtype=0",
+                     *       "rtspEnabled": true,
+                     *       "authentication": [
+                     *         "digest",
+                     *         "basic"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RtspUrl"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getRtspPlaybackUrl: {
+        parameters: {
+            query: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+                /**
+                 * @description End, camera local time (ISO 8601 without zone); after startTime.
+                 * @example 2012-10-08T14:00:01
+                 */
+                endTime: components["parameters"]["EndTime"];
+                /**
+                 * @description Start, camera local time (ISO 8601 without zone).
+                 * @example 2012-10-08T13:00:01
+                 */
+                startTime: components["parameters"]["StartTime"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The URL. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "url": "rtsp://192.168.1.108:554/cam/playback?channel=1&starttime=2012_09_15_12_37_05&endtime=2012_09_15_18_34_14",
+                     *       "rtspEnabled": true,
+                     *       "authentication": [
+                     *         "digest",
+                     *         "basic"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RtspUrl"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getSnapshot: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The picture. */
+            200: {
+                headers: {
+                    /** @description `private, no-cache`: the picture is behind a login and goes stale at once. */
+                    "Cache-Control"?: string;
+                    /** @description Milliseconds since the camera delivered this picture (0 for a fresh one; below 1000, as the gateway keeps a picture for one second). */
+                    "Camgate-Snapshot-Age"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -15497,6 +16591,52 @@ export interface operations {
             504: components["responses"]["CameraTimeout"];
         };
     };
+    getMjpegStream: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+                /**
+                 * @description End the stream after this many frames (1 gives a single picture from the running stream). Without it, the stream runs until the client leaves.
+                 * @example 1
+                 */
+                frames?: number;
+                /** @description Stream type, as the camera counts them — 0 main stream, 1 extra stream 1, 2 extra stream 2. */
+                subtype?: 0 | 1 | 2;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An endless `multipart/x-mixed-replace` body: parts of `Content-Type: image/jpeg` and `Content-Length`, separated by the boundary named in the Content-Type header. */
+            200: {
+                headers: {
+                    /** @description `no-cache, no-store, private`. */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "multipart/x-mixed-replace": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
+            503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
     getVideoStandardConfig: {
         parameters: {
             query?: never;
@@ -15576,6 +16716,48 @@ export interface operations {
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
+            504: components["responses"]["CameraTimeout"];
+        };
+    };
+    getLiveStream: {
+        parameters: {
+            query?: {
+                /** @description Video channel, counted from 1 as in the camera's URLs. */
+                channel?: components["parameters"]["Channel"];
+                /** @description `dav` the camera's §7 packets unchanged (application/octet-stream), `h264` the H.264 elementary stream of the video packets (video/h264), `metadata` one JSON object per packet and line (application/x-ndjson). */
+                format?: components["parameters"]["StreamFormat"];
+                /** @description Stream type, as the camera counts them — 0 main stream, 1 extra stream 1, 2 extra stream 2. */
+                subtype?: components["parameters"]["StreamSubtype"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endless stream in the chosen view. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/x-ndjson": string;
+                    "video/h264": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["CameraRejected"];
+            501: components["responses"]["NotSupportedByModel"];
+            502: components["responses"]["CameraError"];
             504: components["responses"]["CameraTimeout"];
         };
     };

@@ -8,6 +8,7 @@ export interface ControlTarget {
   stats: object;
   requestLog: Array<{ method: string; rawUrl: string; status: number; authorized: boolean }>;
   resetStats(): void;
+  raiseEvent?: (code: string, action: 'Start' | 'Stop' | 'Pulse', index: number, data?: object) => void;
 }
 
 const MAX_BODY = 16 * 1024;
@@ -46,10 +47,25 @@ export function handleControl(req: IncomingMessage, res: ServerResponse, target:
     });
     return;
   }
+  if (path === '/__sim/events' && method === 'POST' && target.raiseEvent) {
+    const raise = target.raiseEvent;
+    void readBody(req).then((text) => {
+      let e: { code?: unknown; action?: unknown; index?: unknown; data?: unknown };
+      try { e = JSON.parse(text ?? '') as typeof e; } catch { json(res, 400, { errors: ['body is not JSON'] }); return; }
+      const ok = typeof e === 'object' && e !== null && typeof e.code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(e.code)
+        && (e.action === 'Start' || e.action === 'Stop' || e.action === 'Pulse')
+        && (e.index === undefined || (typeof e.index === 'number' && Number.isInteger(e.index) && e.index >= 0 && e.index < 256))
+        && (e.data === undefined || (typeof e.data === 'object' && e.data !== null && !Array.isArray(e.data)));
+      if (!ok) { json(res, 400, { errors: ['expected { code, action: Start|Stop|Pulse, index?: 0..255, data?: object }'] }); return; }
+      raise(e.code as string, e.action as 'Start', (e.index as number | undefined) ?? 0, e.data as object | undefined);
+      json(res, 200, { raised: true });
+    });
+    return;
+  }
   if (path === '/__sim/stats' && method === 'GET') {
     json(res, 200, { stats: target.stats, requestLog: target.requestLog.slice(-200) });
     return;
   }
   if (path === '/__sim/stats' && method === 'DELETE') { target.resetStats(); json(res, 200, target.stats); return; }
-  json(res, 404, { error: 'unknown control endpoint', endpoints: ['GET|POST /__sim/faults', 'GET|DELETE /__sim/stats'] });
+  json(res, 404, { error: 'unknown control endpoint', endpoints: ['GET|POST /__sim/faults', 'GET|DELETE /__sim/stats', 'POST /__sim/events'] });
 }

@@ -12,12 +12,19 @@ export interface Faults {
   maxConnections: number;         // 0 = no cap; connections over the cap get 401 + challenge (field behaviour)
   errorId: number | null;         // answer `Error\r\nErrorID=n, Detail=...` to requests matching errorMatch
   errorMatch: string;             // substring of the raw request URL ('' = every request)
+  // Event streams (eventManager.cgi?action=attach):
+  streamStall: boolean;           // attached streams go silent (no events, no heartbeats), connection kept
+  streamMalformed: boolean;       // `-- myboundary ` spacing, wrong Content-Length, junk lines between parts
+  streamSplitChunks: boolean;     // parts written in 7-byte pieces, a few ms apart
+  streamStrayStatusLine: boolean; // `HTTP/1.1 200 OK` and response headers repeated inside the body
+  streamReset: boolean;           // attached streams are reset (socket destroyed) at their next write, new ones at once
 }
 
 export function defaultFaults(): Faults {
   return {
     latencyMs: 0, hang: false, drop: false, unauthorizedStorm: false, newNoncePerResponse: false,
     maxConnections: 0, errorId: null, errorMatch: '',
+    streamStall: false, streamMalformed: false, streamSplitChunks: false, streamStrayStatusLine: false, streamReset: false,
   };
 }
 
@@ -62,6 +69,7 @@ export function mergeFaults(target: Faults, patch: unknown): string[] {
         else errors.push(`${key}: expected a non-negative integer`);
         break;
       case 'hang': case 'drop': case 'unauthorizedStorm': case 'newNoncePerResponse':
+      case 'streamStall': case 'streamMalformed': case 'streamSplitChunks': case 'streamStrayStatusLine': case 'streamReset':
         if (typeof value === 'boolean') next[key] = value;
         else errors.push(`${key}: expected a boolean`);
         break;

@@ -24,6 +24,8 @@ const sim = await startSimulator({
   control: true,
   // The four models have no PTZ (vendor §4.10 is N/A on all): SIM_PTZ=1 simulates a PTZ head.
   ptz: env.SIM_PTZ === '1',
+  // SIM_EVENTS_MS=5000: VideoMotion starts and stops on channel 1 in turn every 5 s.
+  ...(Number(env.SIM_EVENTS_MS) > 0 ? { events: { everyMs: Number(env.SIM_EVENTS_MS) } } : {}),
 });
 console.log(`camgate simulator: ${model} at ${sim.url} (user ${env.SIM_USER ?? 'admin'}); faults at ${sim.url}/__sim/faults`);
 

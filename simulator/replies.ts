@@ -1,4 +1,5 @@
 // What the camera sends back: plain-text bodies with CRLF line ends and the vendor's error bodies.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 // Vendor document, table 3-2.
 export const ERROR_DETAILS: Readonly<Record<number, string>> = {
@@ -19,6 +20,8 @@ export interface Reply {
   headers?: Record<string, string>;
   body: string | Buffer;
   afterSend?: () => void;   // runs once the answer has left (reboot goes down after its OK)
+  /** A long or endless body (media streams, downloads, uploads): takes over once the head is written; `body` is ignored. */
+  stream?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export function crlf(text: string): string {

@@ -3,8 +3,11 @@
 import { findAnswer } from './answers.ts';
 import { routeSupported, type CameraContext, type CgiHandler } from './camera.ts';
 import * as configManager from './config-manager.ts';
+import * as events from './events.ts';
 import * as finders from './finders.ts';
+import * as media from './media.ts';
 import * as ptz from './ptz.ts';
+import * as streams from './streams.ts';
 import { safeParseRequestUrl } from './query.ts';
 import { cameraError, text, type Reply } from './replies.ts';
 import * as system from './system.ts';
@@ -51,6 +54,17 @@ export const behaviours = new Map<string, Behaviour>([
   ['/cgi-bin/log.cgi?action=doFind', { handle: finders.doLogFind }],
   ['/cgi-bin/log.cgi?action=stopFind', { handle: finders.stopLogFind }],
   ['/cgi-bin/log.cgi?action=clear', { handle: finders.clearLog }],
+  ['/cgi-bin/eventManager.cgi?action=getEventIndexes', { handle: events.getEventIndexes }],
+  ['/cgi-bin/eventManager.cgi?action=attach', { handle: events.attach }],
+  ['/cgi-bin/realmonitor.cgi?action=getStream', { handle: streams.realmonitor }],
+  ['/cgi-bin/playBack.cgi?action=getStream', { handle: streams.playbackStream }],
+  ['/cgi-bin/playBack.cgi?action=control', { handle: streams.playbackControl }],
+  ['/cgi-bin/audio.cgi?action=getAudio', { handle: streams.getAudio }],
+  ['/cgi-bin/audio.cgi?action=postAudio', { handle: streams.postAudio }],
+  ['/cgi-bin/loadfile.cgi?action=startLoad', { handle: streams.loadFile }],
+  ['/cgi-bin/Log.backup?action=All', { handle: streams.logBackup }],
+  ['/cgi-bin/snapshot.cgi?action=', { handle: media.snapshot }],
+  ['/cgi-bin/mjpg/video.cgi?action=', { handle: media.mjpeg }],
 ]);
 
 export function dispatch(method: string, rawUrl: string, camera: CameraContext): Reply {

@@ -10,7 +10,10 @@ import { tableSection, sectionSupported } from './camera.ts';
 import { CameraClock } from './clock.ts';
 import { handleControl } from './control.ts';
 import { openFinders } from './finders.ts';
+import { bindEvents, EventManager, type EventAction } from './events.ts';
+import { mediaOf } from './media.ts';
 import { PtzState } from './ptz.ts';
+import { streamState } from './streams.ts';
 import { defaultFaults, delay, disruption, injectedError, type Faults } from './faults.ts';
 import { text, type Reply } from './replies.ts';
 import { dispatch } from './routes.ts';
@@ -33,6 +36,7 @@ export interface SimulatorOptions {
   rebootDowntimeMs?: number;                 // after a reboot, connections are refused this long (0)
   dataDir?: string;                          // holds config/*.txt and answers.yaml (simulator/data)
   ptz?: boolean;                             // a PTZ-capable variant: §4.10 supported on any model (false)
+  events?: { everyMs: number; code?: string }; // raise `code` (VideoMotion) Start/Stop on index 0 in turn
 }
 
 export interface SimulatorStats {
@@ -54,6 +58,11 @@ export interface Simulator {
   getConfigValue(key: string): string | undefined;  // 'table.General.MachineName'
   setConfigValue(key: string, value: string): void;  // addition: plant a value (a key it lacks is added)
   openFinders(): number;          // addition: media finders not destroyed + log finders not stopped
+  raiseEvent(code: string, action: EventAction, index: number, data?: object): void;  // addition: to attached streams; keeps getEventIndexes state
+  attachCount(): number;          // addition: eventManager attach streams open now
+  attachTotal(): number;          // addition: attach streams served since start
+  mediaStreams(): { open: number; audioPosts: number; audioBytes: number };  // addition: §7 and audio streams open now, audio uploads
+  mjpegStreams(): number;         // addition: mjpg/video.cgi streams open now
   close(): Promise<void>;
 }
 
@@ -135,6 +144,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     },
   };
 
+  const events = new EventManager(faults, camera.clock);
+  bindEvents(camera, events);
+  if (options.events) events.startSchedule(options.events.everyMs, options.events.code);
+
   const server = createServer();
   server.keepAliveTimeout = 10_000;
 
@@ -187,6 +200,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     if (reply.status === 401) stats.challenges++;
     entry.status = reply.status;
     if (reply.afterSend) res.once('finish', reply.afterSend);
+    if (reply.stream) {
+      res.writeHead(reply.status, reply.headers);
+      reply.stream(res.req, res);
+      return;
+    }
     res.writeHead(reply.status, { ...reply.headers, 'Content-Length': String(body.length) });
     res.end(res.req.method === 'HEAD' ? undefined : body);
   }
@@ -194,7 +212,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const rawUrl = req.url ?? '/';
     if (options.control && rawUrl.startsWith('/__sim/')) {
-      handleControl(req, res, { faults, stats, requestLog, resetStats });
+      handleControl(req, res, { faults, stats, requestLog, resetStats, raiseEvent: (c, a, i, d) => events.raise(c, a, i, d) });
       return;
     }
     stats.requests++;
@@ -246,9 +264,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     getConfigValue: (key) => state.get(key),
     setConfigValue: (key, value) => state.set(key, value),
     openFinders: () => openFinders(camera),
+    raiseEvent: (code, action, index, data) => events.raise(code, action, index, data),
+    attachCount: () => events.open,
+    attachTotal: () => events.attachTotal,
+    mediaStreams: () => { const m = streamState(camera); return { open: m.open, audioPosts: m.audioPosts, audioBytes: m.audioBytes }; },
+    mjpegStreams: () => mediaOf(camera).mjpegStreams,
     close: () => new Promise<void>((resolve) => {
       if (closed) { resolve(); return; }
       closed = true;
+      events.close();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       server.close(() => resolve());

@@ -68,7 +68,8 @@ function exampleUrl(op: Operation): string {
 // Reads first, then writes, deletions last: a deletion's example must not remove what a later
 // example needs.
 const ORDER = { get: 0, put: 1, patch: 1, post: 2, delete: 3 } as const;
-const operations = spec.operations.filter((op) => op.cgi.length > 0).sort((a, b) => ORDER[a.method] - ORDER[b.method]);
+// Endless streams (x-stream: true) are called by their own tests, which can stop reading.
+const operations = spec.operations.filter((op) => op.cgi.length > 0 && op.object['x-stream'] !== true).sort((a, b) => ORDER[a.method] - ORDER[b.method]);
 
 function send(stack: Stack, op: Operation) {
   const r = request(stack.app)[op.method](exampleUrl(op)).set('Authorization', admin);
@@ -78,7 +79,8 @@ function send(stack: Stack, op: Operation) {
 
 it('gives every operation with a body an example request', () => {
   for (const op of spec.operations) {
-    if (op.object.requestBody !== undefined) assert.notEqual(requestBodyExample(op), undefined, `${op.operationId} has no request example`);
+    // A streamed upload (x-stream) has no JSON body to give an example of.
+    if (op.object.requestBody !== undefined && op.object['x-stream'] !== true) assert.notEqual(requestBodyExample(op), undefined, `${op.operationId} has no request example`);
   }
 });
 

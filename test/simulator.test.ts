@@ -290,7 +290,7 @@ describe('model support matrix', () => {
     assert.deepEqual(loadAnswers(`${dataDir}answers.yaml`).warnings, []);
   });
 
-  // Streams and downloads are not simulated yet; everything else answers from behaviour or the document.
+  // Streams and downloads: simulated, but tested by their own files (api-streams, api-media, api-events).
   const NOT_SIMULATED = new Set(['/cgi-bin/mjpg/video.cgi', '/cgi-bin/realmonitor.cgi', '/cgi-bin/audio.cgi', '/cgi-bin/snapshot.cgi',
     '/cgi-bin/loadfile.cgi', '/cgi-bin/Log.backup', '/cgi-bin/playBack.cgi', '/cgi-bin/eventManager.cgi']);
   // Finder sessions (simulator/finders.ts) refuse placeholder ids and times with ErrorID=4, as the camera does;
@@ -321,6 +321,8 @@ describe('model support matrix', () => {
           const params = [...row.fixed, ...row.required.map((k) => [k, own?.[k] ?? fill[k] ?? '1'] as [string, string])];
           if (fixed.get('action') === 'setConfig' && params.length === 1) params.push(['General.LocalNo', '8']);
           const path = row.path + (params.length ? '?' + params.map(([k, v]) => `${k}=${v}`).join('&') : '');
+          // Streams and downloads (endless or large bodies, real times): their own test files run them; here only their N/A answer.
+          if (NOT_SIMULATED.has(row.path) && row.support[model]) continue;
           const r = await get(s.url, path, { agent, headers: basic });
           const where = `${model} ${row.section} ${path}`;
           assert.equal(r.status, 200, where);

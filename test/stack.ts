@@ -2,6 +2,7 @@
 import type { Express } from 'express';
 import { Writable } from 'node:stream';
 import type { CameraClientOptions } from '../adapters/cgi/client.ts';
+import { closeAll as closeEventStreams } from '../adapters/events/hub.ts';
 import { closeAllFinders } from '../adapters/rest/finders.ts';
 import { buildApp } from '../gateway/app.ts';
 import { UserStore } from '../gateway/auth.ts';
@@ -74,6 +75,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     spec: sharedSpec,
     logs,
     close: async () => {
+      await closeEventStreams(cameras.list());
       await closeAllFinders(cameras);
       await cameras.close();
       await sim.close();

@@ -6,7 +6,7 @@ import { it } from 'node:test';
 import { loadSpec } from '../gateway/spec.ts';
 
 // Streams, downloads and the event stream: not required yet. Shrinks as that work lands.
-const MEDIA_SECTIONS = new Set(['4.1.1', '4.1.2', '4.1.3', '4.2.1', '4.2.2', '4.2.3', '4.2.4', '4.3.3', '4.3.4', '4.4.2', '4.9.16', '4.9.17', '4.11.6', '4.13.3']);
+const MEDIA_SECTIONS = new Set<string>([]);
 
 it('covers the CGI surface of the vendor document', (t) => {
   const rows = readFileSync(new URL('../simulator/data/cgi-surface.tsv', import.meta.url), 'utf8').split('\n').slice(1).filter(Boolean);

@@ -15,7 +15,7 @@
 // retries once on a connection the camera already serves (so after the in-flight count drops),
 // as the only one trying. A second refusal confirms the failure (counted twice: the breaker opens).
 
-import type { Dispatcher } from 'undici';
+import { Client, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ProblemError } from '../../gateway/problems.ts';
 import { AuthBreaker, type BreakerOptions, type BreakerState } from './breaker.ts';
@@ -46,6 +46,22 @@ export interface CgiRequest { path: string; query: string; read: boolean; timeou
 export type CgiHeaders = Record<string, string | string[] | undefined>;
 export interface CgiResponse { status: number; headers: CgiHeaders; body: string }
 export interface CgiStreamResponse { status: number; headers: CgiHeaders; body: NodeJS.ReadableStream }
+
+/** A long-lived stream (event attach, MJPEG, real-time media): its own connection, no scheduler slot. */
+export interface CgiLongStreamRequest {
+  path: string;
+  query: string;
+  /** Ends the stream (before or after the answer's headers). */
+  signal?: AbortSignal;
+  /** Time allowed until the answer's headers (6000). */
+  timeoutMs?: number;
+  /** The body fails when nothing arrives for this long; 0 = never (the caller watches). Default 0. */
+  idleTimeoutMs?: number;
+}
+export interface CgiLongStream extends CgiStreamResponse {
+  /** Ends the stream and closes its connection; safe to call more than once. */
+  close(): void;
+}
 
 export interface CameraClientStats {
   requests: number;        // HTTP requests sent
@@ -88,6 +104,10 @@ interface Call {
   /** The connection carrying this call's unread answer, and the one that carried the last answer. */
   conn: Connection | null;
   lastConn: Connection | null;
+  /** A long-lived stream's own connection (openStream): never the pool's. */
+  dedicated: Connection | null;
+  /** Body idle timeout for this call's answers (the call's timeout when unset). */
+  bodyTimeoutMs: number | undefined;
 }
 
 // Thrown by send() when no answer arrived at all: the only failures a read may be retried for.
@@ -178,6 +198,9 @@ export class CameraClient {
   private readonly authChanged = new Changed();
   private lastShortage = 0;
   private closed = false;
+  private readonly connectTimeoutMs: number;
+  private readonly streams = new Set<Client>();
+  private streamIds = 0;
   private last: { code: string; detail: string | undefined; at: string } | undefined;
 
   constructor(options: CameraClientOptions) {
@@ -193,6 +216,7 @@ export class CameraClient {
     this.maxConnections = Math.max(1, options.maxConnections ?? 4);
     this.limitRecoveryMs = options.limitRecoveryMs ?? 30_000;
     this.now = options.now ?? options.breaker?.now ?? Date.now;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 3_000;
     this.breaker = new AuthBreaker({ now: this.now, ...options.breaker });
     this.scheduler = new Scheduler(this.maxInFlight, options.queueLimit ?? 64);
     this.conns = new ConnectionSet(this.origin, {
@@ -296,9 +320,83 @@ export class CameraClient {
     }
   }
 
+  /**
+   * A long-lived stream on a connection of its own, outside the pool and the scheduler (an event
+   * attach or a media stream must not hold one of the in-flight slots for hours). Auth, nonces
+   * and the breaker are the same as for request(); no retries: the caller decides when to reopen.
+   */
+  async openStream(req: CgiLongStreamRequest): Promise<CgiLongStream> {
+    try {
+      return await this.openStreamOnce(req);
+    } catch (err) {
+      throw this.remember(err);
+    }
+  }
+
+  private async openStreamOnce(req: CgiLongStreamRequest): Promise<CgiLongStream> {
+    const call = this.newCall({ path: req.path, query: req.query, read: false, timeoutMs: req.timeoutMs, signal: req.signal });
+    const idle = req.idleTimeoutMs ?? 0;
+    call.bodyTimeoutMs = idle;
+    const client = new Client(this.origin, {
+      connect: { timeout: this.connectTimeoutMs },
+      pipelining: 1,
+      keepAliveTimeout: 4_000,
+      headersTimeout: call.timeoutMs,
+      bodyTimeout: idle,
+    });
+    const conn: Connection = { id: -(++this.streamIds), client, pending: 0, retired: false };
+    call.dedicated = conn;
+    this.streams.add(client);
+    let handedOver = false;
+    const destroy = (): void => {
+      this.streams.delete(client);
+      client.destroy().catch(() => undefined);
+    };
+    try {
+      await this.enter(call);
+      this.startDeadline(call);
+      const res = await this.perform(call);
+      if (call.timer !== undefined) clearTimeout(call.timer);
+      // The login part is over: a stream open for hours must not keep a nonce or the admission
+      // that other calls wait on while credentials are unproven.
+      this.releaseAuth(call);
+      let done = false;
+      const end = (): void => {
+        if (done) return;
+        done = true;
+        this.offWire(call);
+        this.finish(call);
+        destroy();
+      };
+      res.body.once('end', end);
+      res.body.once('close', end);
+      res.body.once('error', end);
+      handedOver = true;
+      return {
+        status: res.statusCode,
+        headers: res.headers as CgiHeaders,
+        body: res.body,
+        close: () => {
+          res.body.destroy();
+          end();
+        },
+      };
+    } catch (err) {
+      this.shareEntrantFailure(call, err);
+      throw err;
+    } finally {
+      if (!handedOver) {
+        this.finish(call);
+        destroy();
+      }
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const c of this.streams) c.destroy().catch(() => undefined);
+    this.streams.clear();
     this.scheduler.close(new ProblemError('CAMERA_UNREACHABLE', { detail: 'The camera client is closed' }));
     this.authChanged.notify();
     await this.conns.close(2_000);
@@ -325,6 +423,8 @@ export class CameraClient {
       token: false,
       conn: null,
       lastConn: null,
+      dedicated: null,
+      bodyTimeoutMs: undefined,
     };
   }
 
@@ -349,6 +449,11 @@ export class CameraClient {
     // Not an abort: aborting a finished undici request would error a body still being read.
     call.unlink?.();
     call.unlink = undefined;
+    this.releaseAuth(call);
+  }
+
+  /** Gives back the call's nonce, credential token and admission; its answer may still be streaming. */
+  private releaseAuth(call: Call): void {
     if (call.held !== null) {
       const held = call.held;
       call.held = null;
@@ -631,7 +736,7 @@ export class CameraClient {
     const before = this.conns.size;
     // With other connections open, the refused one is the one over the cap: close it. A lone
     // connection is kept (a new one would queue last at the camera just the same).
-    if (refused !== null && before > 1) this.conns.retire(refused);
+    if (refused !== null && before > 1 && refused !== call.dedicated) this.conns.retire(refused);
     const served = before > 1 ? this.conns.size : 0;
     this.lastShortage = this.now();
     if (served > 0 && served < this.conns.budget) {
@@ -665,7 +770,8 @@ export class CameraClient {
     const headers: Record<string, string> = { accept: '*/*' };
     if (authorization !== undefined) headers.authorization = authorization;
     this.stats.requests++;
-    const conn = this.conns.acquire();
+    const conn = call.dedicated ?? this.conns.acquire();
+    if (conn === call.dedicated) conn.pending++;
     call.conn = conn;
     call.lastConn = conn;
     const started = performance.now();
@@ -679,7 +785,7 @@ export class CameraClient {
         signal: call.controller.signal,
         idempotent: call.read,
         headersTimeout: call.timeoutMs,
-        bodyTimeout: call.timeoutMs,
+        bodyTimeout: call.bodyTimeoutMs ?? call.timeoutMs,
       });
     } catch (err) {
       this.offWire(call);
@@ -698,7 +804,8 @@ export class CameraClient {
     const conn = call.conn;
     if (conn === null) return;
     call.conn = null;
-    this.conns.release(conn);
+    if (conn === call.dedicated) conn.pending--;
+    else this.conns.release(conn);
   }
 }
 

@@ -12,6 +12,11 @@ import { logFind, mediaFileFind } from './finders.ts';
 import { ptzList } from './ptz.ts';
 import { eventHandler } from './event-handler.ts';
 import { motionRegions } from './motion-regions.ts';
+import { eventIndexesHandler, eventsActive, eventStream } from './event-stream.ts';
+import { snapshotHandler } from '../media/snapshot.ts';
+import { mjpegHandler } from '../media/mjpeg.ts';
+// streams.ts uses relayDownload from here: a cycle that is safe because neither reads the other at load time.
+import { streamHandlers } from '../media/streams.ts';
 
 export interface HandlerContext extends TranslatorContext {
   spec: LoadedSpec;
@@ -81,6 +86,10 @@ export function relayDownload(ctx: HandlerContext, path: string, query: string, 
       if (typeof length === 'string') res.setHeader('Content-Length', length);
       if (first) res.write(first);
       await pipeline(body, res);
+    } catch (err) {
+      // A client that left mid-download is not a gateway error (nothing to answer, nothing to log).
+      if (abort.signal.aborted && res.headersSent) return;
+      throw err;
     } finally {
       res.off('close', onClose);
     }
@@ -126,4 +135,7 @@ async function drainText(body: Readable, max: number): Promise<string> {
 const configBackup: HandlerFactory = (ctx) =>
   relayDownload(ctx, '/cgi-bin/Config.backup', 'action=All', (req) => `${String(req.params.cameraId)}-config.backup`);
 
-export const builtinHandlers: Record<string, HandlerFactory> = { listCameras, getCamera, configBackup, ptzList, motionRegions, eventHandler, mediaFileFind, logFind };
+const snapshot: HandlerFactory = (ctx) => snapshotHandler(ctx.cameras);
+const mjpeg: HandlerFactory = (ctx) => mjpegHandler(ctx.cameras);
+
+export const builtinHandlers: Record<string, HandlerFactory> = { listCameras, getCamera, configBackup, ptzList, motionRegions, eventHandler, mediaFileFind, logFind, snapshot, mjpeg, eventStream, eventsActive, eventIndexes: eventIndexesHandler, ...streamHandlers };
