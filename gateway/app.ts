@@ -192,6 +192,12 @@ interface ValidatorError {
 /** Every error becomes problem+json from the catalog; nothing else (no stack, no secret) leaves. */
 function errorHandler(logger: Logger, metrics: Metrics) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    // The client left and its camera calls were aborted: nobody to answer, nothing went wrong.
+    if (req.socket.destroyed) {
+      logger.debug({ path: req.path }, 'client left before its answer');
+      res.destroy();
+      return;
+    }
     const problem = toProblem(err);
     metrics.problem(problem.code);
     if (problem.status >= 500 && problem.code === 'INTERNAL') logger.error({ err, path: req.path }, 'internal error');
