@@ -125,6 +125,32 @@ describe('camera faults through REST', () => {
   });
 });
 
+describe('a client that leaves', () => {
+  it('aborts its camera call and is not logged as an internal error', async () => {
+    const s = await stack();
+    await request(s.app).get(GENERAL).set('Authorization', admin).expect(200);
+    s.sim.faults.latencyMs = 400;
+    const server = s.app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const controller = new AbortController();
+      const pending = undiciRequest(`http://127.0.0.1:${(server.address() as AddressInfo).port}${GENERAL}`, {
+        headers: { authorization: admin },
+        signal: controller.signal,
+      }).catch((err: unknown) => err);
+      await new Promise((r) => setTimeout(r, 100));
+      controller.abort();
+      await pending;
+      await new Promise((r) => setTimeout(r, 600));
+      assert.deepEqual(s.logs.filter((l) => l.includes('"level":50')), []);
+      assert.ok(s.logs.some((l) => l.includes('client left before its answer')));
+    } finally {
+      s.sim.faults.latencyMs = 0;
+      server.close();
+    }
+  });
+});
+
 describe('silent setConfig failures', () => {
   it('lists a field the camera ignored', async () => {
     const s = await stackWithout('table.General.LocalNo');
