@@ -260,14 +260,23 @@ describe('snapshot and MJPEG through the gateway', () => {
     const baseMean = baseline.reduce((a, b) => a + b, 0) / baseline.length;
     assert.ok(baseMean >= 8, `baseline ${baseMean.toFixed(1)} frames/s`);
 
-    const memoryBefore = memory();
     const slow = watch('?subtype=0', 10 * 1024, true);
     await until(() => slow.frames.length >= 1, 3_000);
     // Let the slow viewer's socket fill up, then measure the others.
     await until(() => (mjpegStats(entry)[0]?.framesSkipped ?? 0) > 0, 12_000, 50);
+    // Bounded: what the gateway holds for its viewers stays flat while the slow one keeps falling
+    // behind, sampled through the window. (Process memory is only a diagnostic here: this process
+    // also runs the simulator and 51 clients, and its external memory is freed lazily.)
+    const memoryBefore = memory();
     t0 = performance.now();
     const in0 = mjpegStats(entry)[0]!.framesIn;
+    let maxQueued = 0;
+    const sampler = setInterval(() => {
+      maxQueued = Math.max(maxQueued, mjpegStats(entry)[0]?.queuedBytes ?? 0);
+    }, 50);
     await sleep(2_000);
+    clearInterval(sampler);
+    assert.ok(maxQueued < 2 * 1024 * 1024, `the gateway queued up to ${maxQueued} bytes`);
     const upstreamRate = (mjpegStats(entry)[0]!.framesIn - in0) / 2;
     const withSlow = viewers.map((v) => framesBetween(v, t0, t0 + 2_000) / 2);
     const worst = Math.min(...withSlow);
@@ -291,7 +300,6 @@ describe('snapshot and MJPEG through the gateway', () => {
     assert.ok(slow.frames.length >= 1 && slow.frames.length < viewers[0]!.frames.length / 2, `slow viewer frames ${slow.frames.length}`);
     assert.ok(stats.queuedBytes < 2 * 1024 * 1024, `queued ${stats.queuedBytes} bytes`);
     const growth = memory() - memoryBefore;
-    assert.ok(growth < 16 * 1024 * 1024, `memory grew by ${(growth / 1048576).toFixed(1)} MiB`);
 
     // Everyone leaves (client abort): the camera stream closes within 2 s, nothing stays open.
     for (const v of [...viewers, slow]) v.req.destroy();
