@@ -1,6 +1,7 @@
 // buildApp(deps): the Express application. Everything it talks to comes in through deps, so tests
 // build it against the simulator and the same code runs in production.
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { fileURLToPath } from 'node:url';
 import swaggerUi from 'swagger-ui-express';
 import { compileCgiHandler, type OperationHandler } from '../adapters/rest/translator.ts';
 import { builtinHandlers, type HandlerContext, type HandlerFactory } from '../adapters/rest/handlers.ts';
@@ -70,7 +71,7 @@ export function buildApp(deps: AppDeps): express.Express {
     '/docs',
     ...docsGuard,
     swaggerUi.serve,
-    swaggerUi.setup(spec.document, {
+    swaggerUi.setup(docsDocument(spec.document, deps.cameras.list()[0]?.id), {
       customSiteTitle: 'camgate API',
       swaggerOptions: { persistAuthorization: true, displayOperationId: true, tryItOutEnabled: true },
     }),
@@ -81,10 +82,29 @@ export function buildApp(deps: AppDeps): express.Express {
   api.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'] }));
   mountOperations(api, deps);
   app.use(spec.basePath, api);
+  // The live page: public static files (no secrets in them). After the API, so that API requests
+  // never cost a file-system look-up.
+  app.use(express.static(PUBLIC_DIR, { index: 'index.html', redirect: false }));
 
   app.use((req, _res, next) => next(new ProblemError('NOT_FOUND', { detail: `no resource at ${req.path}` })));
   app.use(errorHandler(logger, metrics));
   return app;
+}
+
+const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+
+/**
+ * The copy Swagger UI shows: `cameraId` defaults to the first configured camera so Try-it-out
+ * works right away. The document itself (and /openapi.json) keeps its `example`.
+ */
+export function docsDocument(document: object, firstCameraId: string | undefined): object {
+  const copy = structuredClone(document) as { components?: { parameters?: Record<string, { schema?: Record<string, unknown>; example?: unknown }> } };
+  const param = copy.components?.parameters?.CameraId;
+  if (param && firstCameraId !== undefined) {
+    param.schema = { ...param.schema, default: firstCameraId };
+    param.example = firstCameraId;
+  }
+  return copy;
 }
 
 function mountOperations(router: express.Router, deps: AppDeps): void {
