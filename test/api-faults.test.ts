@@ -96,7 +96,7 @@ describe('camera faults through REST', () => {
   });
 
   it('maps ErrorID 3, 5, 6 to 501, 502, 504', async () => {
-    const s = await stack();
+    const s = await stack({ client: { requestTimeoutMs: 500 } });
     for (const [id, status, code] of [
       [3, 501, 'NOT_SUPPORTED_BY_MODEL'],
       [5, 502, 'CAMERA_ERROR'],
@@ -109,6 +109,14 @@ describe('camera faults through REST', () => {
       assert.equal(res.body.cameraErrorId, id);
     }
     s.sim.faults.errorId = null;
+    s.sim.faults.hang = true;
+    const timedOut = await request(s.app).get(GENERAL).set('Authorization', admin);
+    s.sim.faults.hang = false;
+    assert.equal(timedOut.status, 504);
+    // The camera's health shows the last transport error (validated against CameraSummary).
+    const health = await request(s.app).get('/api/v1/cameras/cam1').set('Authorization', admin);
+    assert.equal(health.status, 200, health.text);
+    assert.match(health.body.health.lastError, /CAMERA_TIMEOUT/);
   });
 
   it('a full queue → 503 CAMERA_BUSY with Retry-After', async () => {

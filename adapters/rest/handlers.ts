@@ -25,6 +25,13 @@ export interface HandlerContext extends TranslatorContext {
 
 export type HandlerFactory = (ctx: HandlerContext, op: Operation) => OperationHandler;
 
+/** The camera's last error as one line (catalog code and our own detail; never the camera's URL). */
+function lastErrorText(entry: CameraEntry): string | null {
+  const last = entry.client.lastError;
+  if (!last) return null;
+  return `${last.at} ${last.code}${last.detail ? `: ${last.detail}` : ''}`.slice(0, 200);
+}
+
 function summary(entry: CameraEntry, basePath: string): Record<string, unknown> {
   const stats = entry.client.stats;
   const body: Record<string, unknown> = {
@@ -35,7 +42,7 @@ function summary(entry: CameraEntry, basePath: string): Record<string, unknown> 
       breaker: entry.client.breaker.state,
       requests: stats.requests,
       authFailures: stats.authFailures,
-      lastError: entry.client.lastError ?? null,
+      lastError: lastErrorText(entry),
     },
     links: { self: `${basePath}/cameras/${entry.id}` },
   };
