@@ -206,6 +206,18 @@ describe('System behaviour', () => {
 describe('gateway auth and errors', () => {
   const url = () => stack.spec.basePath + '/cameras/cam1/system/general';
 
+  it('lists the cameras with their health, and no credentials', async () => {
+    const res = await request(stack.app).get(stack.spec.basePath + '/cameras').set('Authorization', basic(USERS.viewer));
+    assert.equal(res.status, 200);
+    assert.equal(res.body.items.length, 1);
+    assert.equal(res.body.items[0].id, 'cam1');
+    assert.equal(res.body.items[0].health.breaker, 'closed');
+    assert.ok(!res.text.includes('cam-pass-Secret9') && !res.text.includes(stack.sim.url));
+    const one = await request(stack.app).get(stack.spec.basePath + '/cameras/cam1').set('Authorization', basic(USERS.viewer));
+    assert.deepEqual(one.body.id, 'cam1');
+    await request(stack.app).get(stack.spec.basePath + '/cameras/nope').set('Authorization', basic(USERS.viewer)).expect(404);
+  });
+
   it('needs credentials, and says how', async () => {
     const res = await request(stack.app).get(url());
     assert.equal(res.status, 401);
