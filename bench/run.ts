@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { CameraClient } from '../adapters/cgi/client.ts';
 import { parseKeyValue } from '../adapters/cgi/codec.ts';
+import { startNginxProxy } from './nginx-proxy.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ROUNDS = 3;
@@ -144,11 +145,17 @@ async function httpBench(): Promise<string[]> {
   for (let i = 0; i < 600 && (await fetch(`${gwUrl}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
   const floor = await startChild(['bench/floor-proxy.ts'], { CAMERA_URL: simUrl.replace('http://', `http://admin:${password}@`) }, /listening on (http:\/\/[^\s]+)/);
   const floorUrl = floor.match[1]!;
+  // One worker process, so its CPU per request is comparable with the gateway's.
+  const nginx = await startNginxProxy(simUrl, 18000 + Math.floor(Math.random() * 1000));
   const rows: string[] = [];
   try {
     const direct = new CameraClient({ baseUrl: simUrl, username: 'admin', password, maxConnections: 32, maxInFlight: 32, queueLimit: 1000 });
     const pool = new Pool(gwUrl, { connections: 32, pipelining: 1 });
     const floorPool = new Pool(floorUrl, { connections: 32, pipelining: 1 });
+    // The same digest client as "direct", through nginx: nginx relays the camera's challenge.
+    const viaNginxClient = nginx
+      ? new CameraClient({ baseUrl: nginx.url, username: 'admin', password, maxConnections: 32, maxInFlight: 32, queueLimit: 1000 })
+      : undefined;
     const auth = 'Basic ' + Buffer.from('admin:bench-admin').toString('base64');
     const viaDirect = async () => {
       const r = await direct.request({ path: '/cgi-bin/configManager.cgi', query: 'action=getConfig&name=General', read: true });
@@ -164,19 +171,26 @@ async function httpBench(): Promise<string[]> {
       await r.body.text();
       if (r.statusCode !== 200) throw new Error(`floor ${r.statusCode}`);
     };
+    const viaNginx = async () => {
+      const r = await viaNginxClient!.request({ path: '/cgi-bin/configManager.cgi', query: 'action=getConfig&name=General', read: true });
+      if (r.status !== 200) throw new Error(`nginx ${r.status}`);
+    };
     rows.push('| connections | target | req/s (median, range) | p50 ms | p99 ms | relay CPU µs/req |', '|---|---|---|---|---|---|');
     for (const connections of [1, 32]) {
       // Warm both paths (validator compiled, nonces learnt, JIT) before measuring.
       await runWindow(connections, viaDirect);
       await runWindow(connections, viaGateway);
       await runWindow(connections, viaFloor);
+      if (nginx) await runWindow(connections, viaNginx);
       const d: Window[] = [];
       const g: Window[] = [];
       const f: Window[] = [];
+      const n: Window[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         d.push(await runWindow(connections, viaDirect));
         g.push(await runWindow(connections, viaGateway, gw.child.pid));
         f.push(await runWindow(connections, viaFloor, floor.child.pid));
+        if (nginx) n.push(await runWindow(connections, viaNginx, nginx.pid));
       }
       const line = (name: string, ws: Window[]) =>
         `| ${connections} | ${name} | ${median(ws.map((w) => w.reqPerSec)).toFixed(0)} (${range(
@@ -185,17 +199,26 @@ async function httpBench(): Promise<string[]> {
         )}) | ${median(ws.map((w) => w.p50)).toFixed(3)} | ${median(ws.map((w) => w.p99)).toFixed(3)} | ${
           ws[0]!.cpuUsPerReq === undefined ? '—' : `${median(ws.map((w) => w.cpuUsPerReq!)).toFixed(0)} (${range(ws.map((w) => w.cpuUsPerReq!), 0)})`
         } |`;
-      rows.push(line('direct (simulator)', d), line('bare Node relay (floor)', f), line('camgate', g));
+      rows.push(line('direct (simulator)', d), line('bare Node relay (floor)', f));
+      if (nginx) rows.push(line('nginx proxy (1 worker)', n));
+      else rows.push(`| ${connections} | nginx proxy | not installed (apt-get install nginx) | | | |`);
+      rows.push(line('camgate', g));
+      if (nginx) {
+        const vsNginx = median(g.map((w) => w.reqPerSec)) / median(n.map((w) => w.reqPerSec));
+        rows.push(`| ${connections} | camgate / nginx | ${(vsNginx * 100).toFixed(0)}% | | | |`);
+      }
       const ratio = median(g.map((w) => w.reqPerSec)) / median(d.map((w) => w.reqPerSec));
       const added = median(g.map((w) => w.p50)) - median(d.map((w) => w.p50));
       rows.push(`| ${connections} | camgate / direct | ${(ratio * 100).toFixed(0)}% | +${added.toFixed(3)} | | |`);
     }
     await pool.close();
     await floorPool.close();
+    await viaNginxClient?.close();
     await direct.close();
   } finally {
     gw.child.kill('SIGTERM');
     floor.child.kill('SIGTERM');
+    nginx?.stop();
     sim.child.kill('SIGTERM');
   }
   return rows;
@@ -206,7 +229,7 @@ const header = [
   '# Benchmark results',
   '',
   `Run ${new Date().toISOString()} by \`npm run bench\` on ${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}.`,
-  `HTTP windows of ${WINDOW_MS} ms, ${ROUNDS} rounds interleaved direct / bare relay / camgate; the simulator, the relay and the gateway are separate processes (gateway LOG_LEVEL=warn).`,
+  `HTTP windows of ${WINDOW_MS} ms, ${ROUNDS} rounds interleaved direct / bare relay / nginx / camgate; the simulator, the relay, nginx and the gateway are separate processes (gateway LOG_LEVEL=warn).`,
   '',
 ];
 const codec = codecBench();
