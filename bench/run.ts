@@ -125,101 +125,97 @@ async function runWindow(connections: number, call: () => Promise<void>, pid?: n
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
 
+interface Target {
+  name: string;
+  call: () => Promise<void>;
+  /** The relaying process whose CPU is measured; none for the direct client. */
+  pid?: number;
+}
+
+/** A target over HTTP through an undici pool: the gateway, the bare relay, the naive gateway. */
+function httpTarget(name: string, url: string, path: string, pid: number, authorization?: string): Target & { pool: Pool } {
+  const pool = new Pool(url, { connections: 32, pipelining: 1 });
+  const headers = authorization ? { authorization } : {};
+  return {
+    name,
+    pid,
+    pool,
+    call: async () => {
+      const r = await pool.request({ method: 'GET', path, headers });
+      await r.body.text();
+      if (r.statusCode !== 200) throw new Error(`${name} ${r.statusCode}`);
+    },
+  };
+}
+
+/** The camera read through the project's digest client (nonce reuse), straight or via nginx. */
+function clientTarget(name: string, client: CameraClient, pid?: number): Target {
+  return {
+    name,
+    pid,
+    call: async () => {
+      const r = await client.request({ path: '/cgi-bin/configManager.cgi', query: 'action=getConfig&name=General', read: true });
+      if (r.status !== 200) throw new Error(`${name} ${r.status}`);
+    },
+  };
+}
+
 async function httpBench(): Promise<string[]> {
   const password = 'bench-camera-pass';
   const sim = await startChild(['simulator/main.ts'], { SIM_PORT: '0', SIM_PASSWORD: password }, /(http:\/\/127\.0\.0\.1:\d+)/);
   const simUrl = sim.match[1]!;
+  const cameraUrl = simUrl.replace('http://', `http://admin:${password}@`);
+  const listening = /listening on (http:\/\/[^\s]+)/;
   const gw = await startChild(
     ['gateway/main.ts'],
-    {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      CAMERA_URL: simUrl.replace('http://', `http://admin:${password}@`),
-      CAMGATE_ADMIN_PASSWORD: 'bench-admin',
-      LOG_LEVEL: 'warn',
-    },
-    /listening on (http:\/\/[^\s]+)/,
+    { PORT: '0', HOST: '127.0.0.1', CAMERA_URL: cameraUrl, CAMGATE_ADMIN_PASSWORD: 'bench-admin', LOG_LEVEL: 'warn' },
+    listening,
   );
   const gwUrl = gw.match[1]!;
   // Measure a ready gateway: every validator compiled (it warms them in the background).
   for (let i = 0; i < 600 && (await fetch(`${gwUrl}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
-  const floor = await startChild(['bench/floor-proxy.ts'], { CAMERA_URL: simUrl.replace('http://', `http://admin:${password}@`) }, /listening on (http:\/\/[^\s]+)/);
-  const floorUrl = floor.match[1]!;
+  const floor = await startChild(['bench/floor-proxy.ts'], { CAMERA_URL: cameraUrl }, listening);
+  const naive = await startChild(['bench/naive-gateway.ts'], { CAMERA_URL: cameraUrl }, listening);
   // One worker process, so its CPU per request is comparable with the gateway's.
   const nginx = await startNginxProxy(simUrl, 18000 + Math.floor(Math.random() * 1000));
-  const rows: string[] = [];
+  const clients: CameraClient[] = [];
+  const digestClient = (baseUrl: string) => {
+    const c = new CameraClient({ baseUrl, username: 'admin', password, maxConnections: 32, maxInFlight: 32, queueLimit: 1000 });
+    clients.push(c);
+    return c;
+  };
+  const camgate = httpTarget('camgate', gwUrl, '/api/v1/cameras/cam1/system/general', gw.child.pid!, 'Basic ' + Buffer.from('admin:bench-admin').toString('base64'));
+  const pools = [camgate, httpTarget('bare Node relay (floor)', floor.match[1]!, '/', floor.child.pid!), httpTarget('naive gateway', naive.match[1]!, '/general', naive.child.pid!)];
+  const direct = clientTarget('direct (simulator)', digestClient(simUrl));
+  // The same digest client as "direct", through nginx: nginx relays the camera's challenge.
+  const targets: Target[] = [direct, pools[1]!, ...(nginx ? [clientTarget('nginx proxy (1 worker)', digestClient(nginx.url), nginx.pid)] : []), pools[2]!, camgate];
+  const rows: string[] = ['| connections | target | req/s (median, range) | p50 ms | p99 ms | relay CPU µs/req |', '|---|---|---|---|---|---|'];
   try {
-    const direct = new CameraClient({ baseUrl: simUrl, username: 'admin', password, maxConnections: 32, maxInFlight: 32, queueLimit: 1000 });
-    const pool = new Pool(gwUrl, { connections: 32, pipelining: 1 });
-    const floorPool = new Pool(floorUrl, { connections: 32, pipelining: 1 });
-    // The same digest client as "direct", through nginx: nginx relays the camera's challenge.
-    const viaNginxClient = nginx
-      ? new CameraClient({ baseUrl: nginx.url, username: 'admin', password, maxConnections: 32, maxInFlight: 32, queueLimit: 1000 })
-      : undefined;
-    const auth = 'Basic ' + Buffer.from('admin:bench-admin').toString('base64');
-    const viaDirect = async () => {
-      const r = await direct.request({ path: '/cgi-bin/configManager.cgi', query: 'action=getConfig&name=General', read: true });
-      if (r.status !== 200) throw new Error(`direct ${r.status}`);
-    };
-    const viaGateway = async () => {
-      const r = await pool.request({ method: 'GET', path: '/api/v1/cameras/cam1/system/general', headers: { authorization: auth } });
-      await r.body.text();
-      if (r.statusCode !== 200) throw new Error(`gateway ${r.statusCode}`);
-    };
-    const viaFloor = async () => {
-      const r = await floorPool.request({ method: 'GET', path: '/' });
-      await r.body.text();
-      if (r.statusCode !== 200) throw new Error(`floor ${r.statusCode}`);
-    };
-    const viaNginx = async () => {
-      const r = await viaNginxClient!.request({ path: '/cgi-bin/configManager.cgi', query: 'action=getConfig&name=General', read: true });
-      if (r.status !== 200) throw new Error(`nginx ${r.status}`);
-    };
-    rows.push('| connections | target | req/s (median, range) | p50 ms | p99 ms | relay CPU µs/req |', '|---|---|---|---|---|---|');
     for (const connections of [1, 32]) {
-      // Warm both paths (validator compiled, nonces learnt, JIT) before measuring.
-      await runWindow(connections, viaDirect);
-      await runWindow(connections, viaGateway);
-      await runWindow(connections, viaFloor);
-      if (nginx) await runWindow(connections, viaNginx);
-      const d: Window[] = [];
-      const g: Window[] = [];
-      const f: Window[] = [];
-      const n: Window[] = [];
+      // Warm every path (validators compiled, nonces learnt, JIT) before measuring.
+      for (const t of targets) await runWindow(connections, t.call);
+      const windows = new Map<Target, Window[]>(targets.map((t) => [t, []]));
       for (let round = 0; round < ROUNDS; round++) {
-        d.push(await runWindow(connections, viaDirect));
-        g.push(await runWindow(connections, viaGateway, gw.child.pid));
-        f.push(await runWindow(connections, viaFloor, floor.child.pid));
-        if (nginx) n.push(await runWindow(connections, viaNginx, nginx.pid));
+        for (const t of targets) windows.get(t)!.push(await runWindow(connections, t.call, t.pid));
       }
-      const line = (name: string, ws: Window[]) =>
-        `| ${connections} | ${name} | ${median(ws.map((w) => w.reqPerSec)).toFixed(0)} (${range(
-          ws.map((w) => w.reqPerSec),
-          0,
-        )}) | ${median(ws.map((w) => w.p50)).toFixed(3)} | ${median(ws.map((w) => w.p99)).toFixed(3)} | ${
-          ws[0]!.cpuUsPerReq === undefined ? '—' : `${median(ws.map((w) => w.cpuUsPerReq!)).toFixed(0)} (${range(ws.map((w) => w.cpuUsPerReq!), 0)})`
-        } |`;
-      rows.push(line('direct (simulator)', d), line('bare Node relay (floor)', f));
-      if (nginx) rows.push(line('nginx proxy (1 worker)', n));
-      else rows.push(`| ${connections} | nginx proxy | not installed (apt-get install nginx) | | | |`);
-      rows.push(line('camgate', g));
-      if (nginx) {
-        const vsNginx = median(g.map((w) => w.reqPerSec)) / median(n.map((w) => w.reqPerSec));
-        rows.push(`| ${connections} | camgate / nginx | ${(vsNginx * 100).toFixed(0)}% | | | |`);
+      const rate = (t: Target) => median(windows.get(t)!.map((w) => w.reqPerSec));
+      for (const t of targets) {
+        const ws = windows.get(t)!;
+        const cpu = ws[0]!.cpuUsPerReq === undefined ? '—' : `${median(ws.map((w) => w.cpuUsPerReq!)).toFixed(0)} (${range(ws.map((w) => w.cpuUsPerReq!), 0)})`;
+        rows.push(`| ${connections} | ${t.name} | ${rate(t).toFixed(0)} (${range(ws.map((w) => w.reqPerSec), 0)}) | ${median(ws.map((w) => w.p50)).toFixed(3)} | ${median(ws.map((w) => w.p99)).toFixed(3)} | ${cpu} |`);
       }
-      const ratio = median(g.map((w) => w.reqPerSec)) / median(d.map((w) => w.reqPerSec));
-      const added = median(g.map((w) => w.p50)) - median(d.map((w) => w.p50));
-      rows.push(`| ${connections} | camgate / direct | ${(ratio * 100).toFixed(0)}% | +${added.toFixed(3)} | | |`);
+      if (!nginx) rows.push(`| ${connections} | nginx proxy | not installed (apt-get install nginx) | | | |`);
+      const added = median(windows.get(camgate)!.map((w) => w.p50)) - median(windows.get(direct)!.map((w) => w.p50));
+      rows.push(`| ${connections} | camgate / direct | ${((rate(camgate) / rate(direct)) * 100).toFixed(0)}% | +${added.toFixed(3)} | | |`);
+      for (const t of targets.filter((x) => x.name.startsWith('nginx') || x.name.startsWith('naive'))) {
+        rows.push(`| ${connections} | camgate / ${t.name} | ${((rate(camgate) / rate(t)) * 100).toFixed(0)}% | | | |`);
+      }
     }
-    await pool.close();
-    await floorPool.close();
-    await viaNginxClient?.close();
-    await direct.close();
   } finally {
-    gw.child.kill('SIGTERM');
-    floor.child.kill('SIGTERM');
+    for (const p of pools) await p.pool.close();
+    for (const c of clients) await c.close();
+    for (const child of [gw.child, floor.child, naive.child, sim.child]) child.kill('SIGTERM');
     nginx?.stop();
-    sim.child.kill('SIGTERM');
   }
   return rows;
 }
@@ -229,7 +225,7 @@ const header = [
   '# Benchmark results',
   '',
   `Run ${new Date().toISOString()} by \`npm run bench\` on ${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}.`,
-  `HTTP windows of ${WINDOW_MS} ms, ${ROUNDS} rounds interleaved direct / bare relay / nginx / camgate; the simulator, the relay, nginx and the gateway are separate processes (gateway LOG_LEVEL=warn).`,
+  `HTTP windows of ${WINDOW_MS} ms, ${ROUNDS} rounds interleaved direct / bare relay / nginx / naive gateway / camgate, each a separate process (gateway LOG_LEVEL=warn).`,
   '',
 ];
 const codec = codecBench();
