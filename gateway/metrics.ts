@@ -60,6 +60,8 @@ export function createMetrics(cameras: CameraRegistry): Metrics {
   perCamera('camgate_camera_auth_failures_total', 'Genuine credential refusals (what the breaker counts)', (e) => e.client.stats.authFailures, 'counter');
   perCamera('camgate_camera_retries_total', 'Read retries after a connection failure or a 503', (e) => e.client.stats.retries, 'counter');
   perCamera('camgate_camera_breaker_state', 'Login breaker: 0 closed, 1 half-open, 2 open', (e) => BREAKER_LEVEL[e.client.breaker.state], 'gauge');
+  perCamera('camgate_camera_in_flight', 'Camera requests in flight now', (e) => e.client.inFlight, 'gauge');
+  perCamera('camgate_camera_queue_depth', 'Camera requests waiting for a slot', (e) => e.client.queued, 'gauge');
   perCamera('camgate_camera_in_flight_limit', 'Requests the camera may have in flight (lowered after a connection shortage)', (e) => e.client.inFlightLimit, 'gauge');
 
   return {

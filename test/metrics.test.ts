@@ -38,6 +38,20 @@ it('counts requests by operation, problems by code, and reads each camera client
   assert.equal(value(text, 'camgate_camera_requests_total{camera="cam1"}'), 4);
   assert.equal(value(text, 'camgate_camera_auth_challenges_total{camera="cam1"}'), 1);
   assert.equal(value(text, 'camgate_camera_breaker_state{camera="cam1"}'), 0);
+  assert.equal(value(text, 'camgate_camera_in_flight{camera="cam1"}'), 0);
+  assert.equal(value(text, 'camgate_camera_queue_depth{camera="cam1"}'), 0);
   assert.ok(value(text, 'camgate_process_resident_memory_bytes')! > 0);
   assert.ok(!text.includes('cam-pass-Secret9'));
+});
+
+it('shows calls in flight and waiting while the camera is slow', async () => {
+  stack.sim.faults.latencyMs = 300;
+  const slow = Array.from({ length: 6 }, () => request(stack.app).get('/api/v1/cameras/cam1/system/general').set('Authorization', basic(USERS.admin)));
+  const pending = Promise.all(slow.map((r) => r.then((x) => x)));
+  await new Promise((r) => setTimeout(r, 150));
+  const text = (await request(stack.app).get('/metrics').set('Authorization', `Bearer ${TOKEN.token}`)).text;
+  stack.sim.faults.latencyMs = 0;
+  await pending;
+  assert.equal(value(text, 'camgate_camera_in_flight{camera="cam1"}'), 3, 'three in flight, the scheduler limit');
+  assert.equal(value(text, 'camgate_camera_queue_depth{camera="cam1"}'), 3);
 });

@@ -231,6 +231,10 @@ export class CameraClient {
   /** Current in-flight limit (lower than maxInFlight after a connection shortage). */
   get inFlightLimit(): number { return this.scheduler.limit; }
 
+  /** Calls holding a slot now, and calls waiting in the queue (for health views and metrics). */
+  get inFlight(): number { return this.scheduler.inFlight; }
+  get queued(): number { return this.scheduler.queued; }
+
   /** The last error a call ended with (catalog code and our own detail text only), for health views. */
   get lastError(): { code: string; detail: string | undefined; at: string } | undefined {
     return this.last;
