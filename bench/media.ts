@@ -5,41 +5,18 @@
 //     frames/s per viewer (mean and worst), frames/s delivered in total, gateway CPU and RSS.
 // The simulator and the gateway run as child processes, so the gateway's CPU is its own
 // (read from /proc); the viewers run here. Results go to bench/MEDIA-RESULTS.md.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { get, type ClientRequest } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
+import { CLK_TCK, cpuTicks, startChild } from './processes.ts';
 import { boundaryOf, MultipartReader } from '../adapters/media/multipart.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLK_TCK = 100;
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 5_000);
 const AUTH = 'Basic ' + Buffer.from('admin:bench-admin').toString('base64');
 
-function startChild(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${out}`)), 20_000);
-    const onData = (c: Buffer) => {
-      out += c.toString();
-      const m = ready.exec(out);
-      if (m) { clearTimeout(timer); resolve({ child, match: m }); }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
-  });
-}
 
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
 
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

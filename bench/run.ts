@@ -5,19 +5,16 @@
 // A bare Node relay (bench/floor-proxy.ts) is the floor a Node gateway cannot go under here.
 // The simulator and the gateway run as child processes so that their CPU is measured apart from
 // the load generator. Results go to bench/RESULTS.md.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { CLK_TCK, cpuTicks, startChild } from './processes.ts';
 import { CameraClient } from '../adapters/cgi/client.ts';
 import { parseKeyValue } from '../adapters/cgi/codec.ts';
 import { startNginxProxy } from './nginx-proxy.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ROUNDS = 3;
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 2_500);
-const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 
 // ---------- codec ----------
 
@@ -63,30 +60,7 @@ function codecBench(): string[] {
 
 // ---------- HTTP ----------
 
-function startChild(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${out}`)), 20_000);
-    const onData = (c: Buffer) => {
-      out += c.toString();
-      const m = ready.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, match: m });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
-  });
-}
 
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
-}
 
 interface Window {
   requests: number;

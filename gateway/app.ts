@@ -264,5 +264,3 @@ function fieldError(e: { path?: string; message?: string }): FieldError {
   else if (path.startsWith('.')) pointer = '/' + path.slice(1).replaceAll('.', '/');
   return { pointer, message: (e.message ?? 'invalid').slice(0, 500) };
 }
-
-export type { Operation };

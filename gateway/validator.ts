@@ -1,4 +1,4 @@
-// express-openapi-validator, set up once for the whole document.
+// express-openapi-validator, one per operation, set up once per process.
 import { createRequire } from 'node:module';
 import * as OpenApiValidator from 'express-openapi-validator';
 import type { RequestHandler } from 'express';
@@ -10,10 +10,11 @@ let memoized = false;
 const MEMO_OPTIONS = new Set(['sensitive', 'strict', 'end', 'trailing', 'delimiter']);
 
 /**
- * The validator finds an operation by compiling every route of the document with path-to-regexp
- * on every request (openapi.metadata.js lookupRoute): 31 µs per request with the 23 paths of §4.6,
- * growing with each path. The compiled pattern depends only on the route and the options, so the
- * validator's copy of path-to-regexp is given a cache. Measured in bench/RESULTS.md.
+ * The validator compiles the routes of its document with path-to-regexp on every request
+ * (openapi.metadata.js lookupRoute): 31 µs per request with the 23 paths of §4.6 in one
+ * document. Each validator now has one route, but it would still compile it per request; the
+ * pattern depends only on the route and the options, so the validator's copy of path-to-regexp
+ * is given a cache. Measured in bench/RESULTS.md.
  */
 function memoizeValidatorRouteCompilation(): void {
   if (memoized) return;

@@ -300,17 +300,7 @@ export class CameraClient {
       // From here the body's idle timeout (bodyTimeout) and the caller's signal govern.
       if (call.timer !== undefined) clearTimeout(call.timer);
       const rel = release;
-      let done = false;
-      const end = (): void => {
-        if (done) return;
-        done = true;
-        this.offWire(call);
-        this.finish(call);
-        rel();
-      };
-      res.body.once('end', end);
-      res.body.once('close', end);
-      res.body.once('error', end);
+      this.whenBodyDone(call, res.body, rel);
       handedOver = true;
       return { status: res.statusCode, headers: res.headers as CgiHeaders, body: res.body };
     } catch (err) {
@@ -364,17 +354,7 @@ export class CameraClient {
       // The login part is over: a stream open for hours must not keep a nonce or the admission
       // that other calls wait on while credentials are unproven.
       this.releaseAuth(call);
-      let done = false;
-      const end = (): void => {
-        if (done) return;
-        done = true;
-        this.offWire(call);
-        this.finish(call);
-        destroy();
-      };
-      res.body.once('end', end);
-      res.body.once('close', end);
-      res.body.once('error', end);
+      const end = this.whenBodyDone(call, res.body, destroy);
       handedOver = true;
       return {
         status: res.statusCode,
@@ -394,6 +374,25 @@ export class CameraClient {
         destroy();
       }
     }
+  }
+
+  /**
+   * A body handed to the caller keeps its call open until it ends, fails or is destroyed; then
+   * the connection, the call and `release` are given back, once. Returns that ending.
+   */
+  private whenBodyDone(call: Call, body: NodeJS.ReadableStream, release: () => void): () => void {
+    let done = false;
+    const end = (): void => {
+      if (done) return;
+      done = true;
+      this.offWire(call);
+      this.finish(call);
+      release();
+    };
+    body.once('end', end);
+    body.once('close', end);
+    body.once('error', end);
+    return end;
   }
 
   async close(): Promise<void> {

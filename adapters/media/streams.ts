@@ -5,8 +5,8 @@
 // nothing is held whole, and a client that leaves closes the camera's stream.
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Request } from 'express';
-import type { CgiStreamResponse } from '../cgi/client.ts';
+import type { Request, Response } from 'express';
+import type { CgiLongStream, CgiStreamResponse } from '../cgi/client.ts';
 import { cameraErrorFromBody, cameraErrorFromStatus } from '../cgi/errors.ts';
 import { buildQuery } from '../cgi/query.ts';
 import type { CameraEntry } from '../../gateway/cameras.ts';
@@ -159,22 +159,47 @@ interface StreamPlan {
   preamble: boolean;
 }
 
+/**
+ * Opens a camera stream for this response, refuses an `Error` body in its first bytes, and
+ * hands those bytes and the rest to `relay`. A client that leaves ends it quietly.
+ */
+async function relayCameraStream(
+  entry: CameraEntry,
+  res: Response,
+  path: string,
+  params: Params,
+  headComplete: (head: Buffer) => boolean,
+  relay: (head: Buffer, body: Readable, upstream: CgiLongStream) => Promise<void>,
+): Promise<void> {
+  const query = buildQuery(params);
+  const abort = new AbortController();
+  const onClose = (): void => abort.abort();
+  res.once('close', onClose);
+  let upstream: CgiLongStream | undefined;
+  try {
+    upstream = await entry.client.openStream({ path, query, signal: abort.signal, idleTimeoutMs: 15_000 });
+    const body = upstream.body as Readable;
+    const head = await readHead(body, 512, headComplete);
+    rejectError(upstream, head);
+    res.status(200);
+    await relay(head, body, upstream);
+  } catch (err) {
+    // A client that left ends the relay; nothing to report to anyone.
+    if (abort.signal.aborted || res.headersSent) return;
+    throw err;
+  } finally {
+    res.off('close', onClose);
+    upstream?.close();
+  }
+}
+
 function streamHandler(plan: (req: Request) => StreamPlan): HandlerFactory {
   return (ctx) => async (req, res) => {
     const entry = entryOf(ctx, req);
     const view = (q(req, 'format') ?? 'dav') as 'dav' | DavView;
     const p = plan(req);
-    const query = buildQuery(p.params);
-    const abort = new AbortController();
-    const onClose = (): void => abort.abort();
-    res.once('close', onClose);
-    let upstream: Awaited<ReturnType<typeof entry.client.openStream>> | undefined;
-    try {
-      upstream = await entry.client.openStream({ path: p.path, query, signal: abort.signal, idleTimeoutMs: 15_000 });
-      const body = upstream.body as Readable;
-      let head = await readHead(body, 512, (h) => (p.preamble ? h.includes(0x0a) : h.length >= 8));
-      rejectError(upstream, head);
-      res.status(200);
+    await relayCameraStream(entry, res, p.path, p.params, (h) => (p.preamble ? h.includes(0x0a) : h.length >= 8), async (first, body) => {
+      let head = first;
       if (p.preamble) {
         const nl = head.indexOf(0x0a);
         const m = /^streamId=(\d{1,10})\r?$/.exec(head.subarray(0, nl < 0 ? 0 : nl).toString('latin1'));
@@ -194,14 +219,7 @@ function streamHandler(plan: (req: Request) => StreamPlan): HandlerFactory {
         if (head.length > 0) transform.write(head);
         await pipeline(body, transform, res);
       }
-    } catch (err) {
-      // A client that left ends the relay; nothing to report to anyone.
-      if (abort.signal.aborted || res.headersSent) return;
-      throw err;
-    } finally {
-      res.off('close', onClose);
-      upstream?.close();
-    }
+    });
   };
 }
 
@@ -242,17 +260,8 @@ const playbackControl: HandlerFactory = (ctx) => async (req, res) => {
 const getAudio: HandlerFactory = (ctx) => async (req, res) => {
   const entry = entryOf(ctx, req);
   const params: Params = [['action', 'getAudio'], ['httptype', q(req, 'httptype') ?? 'singlepart'], ['channel', String(channelOf(req))]];
-  const abort = new AbortController();
-  const onClose = (): void => abort.abort();
-  res.once('close', onClose);
-  let upstream: Awaited<ReturnType<typeof entry.client.openStream>> | undefined;
-  try {
-    upstream = await entry.client.openStream({ path: '/cgi-bin/audio.cgi', query: buildQuery(params), signal: abort.signal, idleTimeoutMs: 15_000 });
-    const body = upstream.body as Readable;
-    const head = await readHead(body, 512, (h) => h.length >= 8);
-    rejectError(upstream, head);
+  await relayCameraStream(entry, res, '/cgi-bin/audio.cgi', params, (h) => h.length >= 8, async (head, body, upstream) => {
     const type = String(upstream.headers['content-type'] ?? '');
-    res.status(200);
     // The camera's `Audio/G.711A` is kept (lowercased); a multipart answer keeps its boundary.
     if (/^multipart\/x-mixed-replace;\s*boundary=[A-Za-z0-9'()+_,./:=?-]{1,70}$/i.test(type)) res.setHeader('Content-Type', type);
     else if (/^audio\/[A-Za-z0-9.+_-]{1,40}$/i.test(type.trim())) res.setHeader('Content-Type', type.trim().toLowerCase());
@@ -261,13 +270,7 @@ const getAudio: HandlerFactory = (ctx) => async (req, res) => {
     res.flushHeaders();
     if (head.length > 0) res.write(head);
     await pipeline(body, res);
-  } catch (err) {
-    if (abort.signal.aborted || res.headersSent) return;
-    throw err;
-  } finally {
-    res.off('close', onClose);
-    upstream?.close();
-  }
+  });
 };
 
 const AUDIO_UPLOAD_TYPE = /^(audio\/[A-Za-z0-9.+_ -]{1,40}|application\/octet-stream|multipart\/x-mixed-replace;\s*boundary=[A-Za-z0-9'()+_,./:=?-]{1,70})$/i;

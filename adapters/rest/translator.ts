@@ -215,5 +215,3 @@ export function sameValue(sent: string, got: string): boolean {
 export function keyToPointer(key: string): string {
   return '/' + key.replace(/\[(\d+)\]/g, '.$1').split('.').join('/');
 }
-
-export type { JsonObject };
