@@ -7,7 +7,14 @@ import type { TokenConfig, UserConfig } from './config.ts';
 export interface Principal {
   name: string;
   role: Role;
-  via: 'basic' | 'bearer';
+  via: 'basic' | 'bearer' | 'digest' | 'wsse';
+  /** The cameras this principal may use; absent = all (per-camera access lists). */
+  cameras?: ReadonlySet<string>;
+}
+
+/** The one access-list check, for REST and ONVIF alike. */
+export function mayAccessCamera(principal: Principal, cameraId: string): boolean {
+  return principal.cameras === undefined || principal.cameras.has(cameraId);
 }
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
@@ -23,12 +30,38 @@ function digest(secret: string): Buffer {
 }
 
 export class UserStore {
-  private readonly users = new Map<string, { hash: Buffer; role: Role }>();
+  // The clear password is kept (in memory only) because ONVIF's UsernameToken PasswordDigest and
+  // HTTP Digest can only be verified with it; Basic logins still compare digests.
+  private readonly users = new Map<string, { hash: Buffer; password: string; role: Role }>();
   private readonly tokens: Array<{ name: string; hash: Buffer; role: Role }> = [];
 
   constructor(users: readonly UserConfig[], tokens: readonly TokenConfig[] = []) {
-    for (const u of users) this.users.set(u.name, { hash: digest(u.password), role: u.role });
+    for (const u of users) this.setUser(u.name, u.password, u.role);
     for (const t of tokens) this.tokens.push({ name: t.name, hash: digest(t.token), role: t.role });
+  }
+
+  /** Adds a user or changes one (ONVIF CreateUsers/SetUser act on gateway users). */
+  setUser(name: string, password: string, role: Role): void {
+    this.users.set(name, { hash: digest(password), password, role });
+  }
+
+  deleteUser(name: string): boolean {
+    return this.users.delete(name);
+  }
+
+  listUsers(): Array<{ name: string; role: Role }> {
+    return [...this.users].map(([name, u]) => ({ name, role: u.role }));
+  }
+
+  /** The password of a user, for Digest-style checks; undefined for unknown users. */
+  passwordOf(name: string): string | undefined {
+    return this.users.get(name)?.password;
+  }
+
+  /** The principal of a user whose credentials were checked elsewhere (HTTP Digest, UsernameToken). */
+  principalOf(name: string, via: Principal['via']): Principal | undefined {
+    const user = this.users.get(name);
+    return user ? { name, role: user.role, via } : undefined;
   }
 
   /** Reads an Authorization header; undefined when absent or wrong. */
