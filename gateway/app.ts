@@ -12,6 +12,9 @@ import { ProblemError, isProblem, type FieldError } from './problems.ts';
 import { createMetrics, metricsEndpoint, type Metrics } from './metrics.ts';
 import type { LoadedSpec, Operation } from './spec.ts';
 import { operationValidator } from './validator.ts';
+import { onvifRouter, type OnvifRouter } from '../adapters/onvif/router.ts';
+import { onvifServices } from '../adapters/onvif/services.ts';
+import type { OnvifService } from '../adapters/onvif/service.ts';
 
 export interface AppDeps {
   spec: LoadedSpec;
@@ -27,6 +30,10 @@ export interface AppDeps {
   /** /readyz answers 200 only while this says so. */
   isReady?: () => boolean;
   handlers?: Record<string, HandlerFactory>;
+  /** The ONVIF services (default: all of adapters/onvif/services.ts). */
+  onvifServices?: readonly OnvifService[];
+  /** `http(s)://host:port` for ONVIF XAddrs and URIs instead of each request's Host. */
+  onvifPublicOrigin?: string;
 }
 
 declare module 'express-serve-static-core' {
@@ -77,6 +84,13 @@ export function buildApp(deps: AppDeps): express.Express {
     }),
   );
 
+  // ONVIF: its own auth (HTTP Digest, WS-UsernameToken) and SOAP faults, before the JSON API.
+  const onvifDeps: Parameters<typeof onvifRouter>[0] = { cameras: deps.cameras, users: deps.users, logger, services: deps.onvifServices ?? onvifServices };
+  if (deps.onvifPublicOrigin !== undefined) onvifDeps.publicOrigin = deps.onvifPublicOrigin;
+  const onvif = onvifRouter(onvifDeps);
+  app.locals.onvif = onvif;
+  app.use('/onvif', onvif.router);
+
   const api = express.Router();
   api.use(authenticate(deps));
   api.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'] }));
@@ -89,6 +103,11 @@ export function buildApp(deps: AppDeps): express.Express {
   app.use((req, _res, next) => next(new ProblemError('NOT_FOUND', { detail: `no resource at ${req.path}` })));
   app.use(errorHandler(logger, metrics));
   return app;
+}
+
+/** The ONVIF router of an app built by buildApp (to end its subscriptions at stop). */
+export function onvifOf(app: express.Express): OnvifRouter {
+  return app.locals.onvif as OnvifRouter;
 }
 
 const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
