@@ -9,9 +9,9 @@ export interface BreakerOptions {
   cooldownMs?: number;          // 30_000
   maxCooldownMs?: number;       // 300_000
   /**
-   * Lockout guard: a probe is let through only when the camera has seen fewer than
-   * `maxRejections` refused logins from us in the last `windowMs`, so the doubling cool-down
-   * (30+60+120 s) can never add up to the camera's own limit (5 in 300 s) by itself.
+   * Lockout budget: at most `maxRejections` refused logins in any `windowMs`, requests still
+   * awaiting their verdict included (LoginBudget); also keeps the doubling cool-down
+   * (30+60+120 s) from adding up to the camera's own limit (5 in 300 s) by itself.
    */
   windowMs?: number;            // 300_000
   maxRejections?: number;       // 3
@@ -19,6 +19,61 @@ export interface BreakerOptions {
 }
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/**
+ * The lockout budget: at most `max` refused logins per sliding `windowMs`, counting the requests
+ * whose verdict is still on the wire as refused (a changed password refuses every one of them).
+ * A request carrying credentials takes a place BEFORE it is sent; its answer settles the place:
+ * refused (kept as a failure in the window), or released. A request accepted by the camera proves
+ * that refusals it was sent after were not wrong passwords (connection caps answer 401 too) and
+ * forgives them.
+ */
+export class LoginBudget {
+  private failures: Array<{ at: number; seq: number }> = [];
+  private pending = 0;
+  private seq = 0;
+
+  constructor(readonly max: number, readonly windowMs: number, private readonly now: () => number) {}
+
+  /** Refusals still inside the window. */
+  get failed(): number {
+    const now = this.now();
+    this.failures = this.failures.filter((f) => now - f.at < this.windowMs);
+    return this.failures.length;
+  }
+
+  /** Requests with credentials whose verdict is outstanding. */
+  get outstanding(): number { return this.pending; }
+
+  /** Places left: refusals the camera may still see from us in the window. */
+  get remaining(): number { return Math.max(0, this.max - this.failed - this.pending); }
+
+  /** Takes a place for one request with credentials; returns its ticket or null when none is left. */
+  take(): number | null {
+    if (this.remaining <= 0) return null;
+    this.pending++;
+    return ++this.seq;
+  }
+
+  /** The camera refused the request of `ticket` (or we cannot rule out that it counted one). */
+  refused(): void {
+    this.pending--;
+    this.failures.push({ at: this.now(), seq: ++this.seq });
+  }
+
+  /** No refusal: the place is free again. `accepted` forgives refusals received before `ticket` was sent. */
+  release(ticket: number, accepted: boolean): void {
+    this.pending--;
+    if (accepted) this.failures = this.failures.filter((f) => f.seq > ticket);
+  }
+
+  /** Earliest time at which `room` more refusals fit in the window (now when they already fit). */
+  freeAt(room = 1): number {
+    const excess = this.failed + room - this.max;
+    if (excess <= 0) return this.now();
+    return this.failures[excess - 1]!.at + this.windowMs;
+  }
+}
 
 export class AuthBreaker {
   private readonly threshold: number;
@@ -31,7 +86,8 @@ export class AuthBreaker {
   private consecutive = 0;
   private level = 0;
   private until = 0;
-  private rejections: number[] = [];
+  /** Shared with the client, which takes a place before every request carrying credentials. */
+  readonly budget: LoginBudget;
 
   constructor(options: BreakerOptions = {}) {
     this.threshold = options.threshold ?? 2;
@@ -40,6 +96,7 @@ export class AuthBreaker {
     this.windowMs = options.windowMs ?? 300_000;
     this.maxRejections = options.maxRejections ?? 3;
     this.now = options.now ?? Date.now;
+    this.budget = new LoginBudget(this.maxRejections, this.windowMs, this.now);
   }
 
   /** Open turns half-open by itself once the cool-down (and the lockout guard) has passed. */
@@ -55,9 +112,10 @@ export class AuthBreaker {
 
   get consecutiveFailures(): number { return this.consecutive; }
 
-  /** The camera refused credentials we sent (whatever the reason): counted for the lockout guard. */
-  rejection(): void {
-    this.rejections.push(this.now());
+  /** The lockout budget is spent: no login until a refusal leaves the window, then one probe. */
+  trip(): void {
+    this.phase = 'open';
+    this.until = Math.max(this.until, this.guardUntil());
   }
 
   /** `count` genuine failures (the client counts a confirmed suspicion as two). */
@@ -79,12 +137,8 @@ export class AuthBreaker {
     this.until = 0;
   }
 
-  // Earliest time at which one more refusal keeps the window under maxRejections.
+  // Earliest time at which one more refusal keeps the window within maxRejections.
   private guardUntil(): number {
-    const now = this.now();
-    this.rejections = this.rejections.filter((t) => now - t < this.windowMs);
-    const excess = this.rejections.length - (this.maxRejections - 1);
-    if (excess <= 0) return 0;
-    return this.rejections[excess - 1]! + this.windowMs;
+    return this.maxRejections === Infinity ? 0 : this.budget.freeAt(1);
   }
 }

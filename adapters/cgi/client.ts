@@ -621,7 +621,7 @@ export class CameraClient {
         });
       }
 
-      const res = await this.send(call, authorization);
+      const res = authorization === undefined ? await this.send(call, undefined) : await this.sendSigned(call, authorization);
 
       if (res.statusCode === 401) {
         const ch = await this.challenge(call, res);
@@ -643,7 +643,6 @@ export class CameraClient {
           call.held = { ch, nc: 0, fresh: true };
           continue;
         }
-        this.breaker.rejection();
         if (ch?.scheme === 'digest') call.held = { ch, nc: 0, fresh: true };
         if (provenAtSend) {
           if (!suspected) {
@@ -688,6 +687,43 @@ export class CameraClient {
       return res;
     }
     throw new ProblemError('CAMERA_AUTH_FAILED', { detail: 'The camera kept refusing the login handshake' });
+  }
+
+  // Credentials leave only with a place in the lockout budget (breaker.ts LoginBudget), taken
+  // before the send and settled by the answer, so refusals in flight count before they happen.
+  private async sendSigned(call: Call, authorization: string): Promise<Dispatcher.ResponseData> {
+    const budget = this.breaker.budget;
+    let ticket: number | null;
+    while ((ticket = budget.take()) === null) {
+      // Places held by requests on the wire come back with their answers: wait for them.
+      if (budget.failed < budget.max) {
+        await this.authChanged.wait(call.controller.signal);
+        continue;
+      }
+      this.proven = false;
+      this.breaker.trip();
+      this.authChanged.notify();
+      throw this.lockedOut();
+    }
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.send(call, authorization);
+    } catch (err) {
+      // No answer (timeout, reset): a refusal the camera never sent cannot have been counted.
+      budget.release(ticket, false);
+      this.authChanged.notify();
+      throw err;
+    }
+    if (res.statusCode === 401) {
+      // stale=true says the credentials were right and only the nonce was refused.
+      const ch = parseChallenge(res.headers['www-authenticate']);
+      if (ch?.scheme === 'digest' && ch.stale) budget.release(ticket, false);
+      else budget.refused();
+    } else {
+      budget.release(ticket, res.statusCode < 400);
+    }
+    this.authChanged.notify();
+    return res;
   }
 
   private learn(ch: AuthChallenge): void {
