@@ -12,6 +12,7 @@ import { ProblemError, isProblem, type FieldError } from './problems.ts';
 import { createMetrics, metricsEndpoint, type Metrics } from './metrics.ts';
 import type { LoadedSpec, Operation } from './spec.ts';
 import { operationValidator } from './validator.ts';
+import { RateLimiter, rateLimitUser } from './rate-limit.ts';
 import { onvifRouter, type OnvifRouter } from '../adapters/onvif/router.ts';
 import { onvifServices } from '../adapters/onvif/services.ts';
 import type { OnvifService } from '../adapters/onvif/service.ts';
@@ -34,6 +35,8 @@ export interface AppDeps {
   onvifServices?: readonly OnvifService[];
   /** `http(s)://host:port` for ONVIF XAddrs and URIs instead of each request's Host. */
   onvifPublicOrigin?: string;
+  /** Token buckets for `x-rate-limit` operations (default: DEFAULT_RATE_LIMITS); share it with ONVIF. */
+  rateLimiter?: RateLimiter;
 }
 
 declare module 'express-serve-static-core' {
@@ -129,6 +132,7 @@ export function docsDocument(document: object, firstCameraId: string | undefined
 function mountOperations(router: express.Router, deps: AppDeps): void {
   const { spec } = deps;
   const handlers = { ...builtinHandlers, ...deps.handlers };
+  const limiter = deps.rateLimiter ?? new RateLimiter();
   const ctx: HandlerContext = {
     spec,
     cameras: deps.cameras,
@@ -151,7 +155,7 @@ function mountOperations(router: express.Router, deps: AppDeps): void {
       throw new Error(`${op.operationId} has neither x-cgi nor x-handler`);
     }
     // The route is the operation: its role check, its validator and its handler, in that order.
-    router[op.method](expressPath(op.path), authorize(op), ...operationValidator(spec, op, deps.validateResponses === true), (req: Request, res: Response) => {
+    router[op.method](expressPath(op.path), authorize(op), ...operationValidator(spec, op, deps.validateResponses === true), ...rateLimit(op, limiter, deps.cameras), (req: Request, res: Response) => {
       if (req.warmup) {
         res.status(204).end();
         return undefined;
@@ -204,6 +208,24 @@ function authorize(op: Operation): RequestHandler {
     }
     next();
   };
+}
+
+/** The operation's `x-rate-limit` class, after validation (a refused request costs no token) and before the camera. */
+function rateLimit(op: Operation, limiter: RateLimiter, cameras: CameraRegistry): RequestHandler[] {
+  const cls = op.rateLimit;
+  if (cls === undefined) return [];
+  return [(req, _res, next) => {
+    const cameraId = String(req.params.cameraId ?? '*');
+    // Unknown cameras are the handler's 404; they must not grow the bucket table.
+    if (req.warmup || !req.principal || (req.params.cameraId !== undefined && !cameras.get(cameraId))) { next(); return; }
+    try {
+      limiter.enforce(cls, rateLimitUser(req.principal), cameraId);
+    } catch (err) {
+      next(err);
+      return;
+    }
+    next();
+  }];
 }
 
 function accessLog(logger: Logger, metrics: Metrics, basePath: string): RequestHandler {

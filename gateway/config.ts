@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { Role } from './spec.ts';
+import { parseRateLimits, type RateLimitOverrides } from './rate-limit.ts';
 
 export const CAMERA_MODELS = ['WV-V1330LK', 'WV-V2530LK', 'WV-V1330L1', 'WV-V2530L1'] as const;
 export type CameraModel = (typeof CAMERA_MODELS)[number];
@@ -40,6 +41,8 @@ export interface GatewayConfig {
   tokens: TokenConfig[];
   docsPublic: boolean;
   logLevel: string;
+  /** `rateLimits:` overrides of gateway/rate-limit.ts DEFAULT_RATE_LIMITS. */
+  rateLimits?: RateLimitOverrides;
   /** Set when the admin password was generated: printed once at start, never logged. */
   generatedAdminPassword?: string;
 }
@@ -87,6 +90,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Gat
   }
 
   const docs = yaml.docs === undefined ? {} : asObject(yaml.docs, 'docs');
+  const rateLimits = parseRateLimits(yaml.rateLimits);
+  if (rateLimits.errors.length > 0) throw new ConfigError(rateLimits.errors.join('; '));
   const config: GatewayConfig = {
     host: env.HOST ?? (typeof yaml.host === 'string' ? yaml.host : '0.0.0.0'),
     port: port(env.PORT ?? yaml.port ?? 8080),
@@ -95,6 +100,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Gat
     tokens,
     docsPublic: docs.public === undefined ? true : docs.public === true,
     logLevel: env.LOG_LEVEL ?? (typeof yaml.logLevel === 'string' ? yaml.logLevel : 'info'),
+    rateLimits: rateLimits.overrides,
   };
   if (generatedAdminPassword !== undefined) config.generatedAdminPassword = generatedAdminPassword;
   return config;

@@ -13,6 +13,7 @@ import { CameraRegistry } from './cameras.ts';
 import { DEFAULT_MODEL, type GatewayConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import { loadSpec, type LoadedSpec } from './spec.ts';
+import { RateLimiter } from './rate-limit.ts';
 
 export interface RunningGateway {
   url: string;
@@ -50,6 +51,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     docsPublic: config.docsPublic,
     warmupToken,
     isReady: () => ready,
+    rateLimiter: new RateLimiter(config.rateLimits ?? {}),
   });
   const server = await listen(app, config.port, config.host);
   // Explicit limits against slow clients (slowloris) instead of Node's defaults.

@@ -4,6 +4,8 @@ import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CameraRegistry } from './cameras.ts';
 
+// An unlimited budget (tests switch it off) is not a number Prometheus can take.
+const finite = (n: number): number => (Number.isFinite(n) ? n : -1);
 const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 export interface Metrics {
@@ -60,6 +62,8 @@ export function createMetrics(cameras: CameraRegistry): Metrics {
   perCamera('camgate_camera_auth_failures_total', 'Genuine credential refusals (what the breaker counts)', (e) => e.client.stats.authFailures, 'counter');
   perCamera('camgate_camera_retries_total', 'Read retries after a connection failure or a 503', (e) => e.client.stats.retries, 'counter');
   perCamera('camgate_camera_breaker_state', 'Login breaker: 0 closed, 1 half-open, 2 open', (e) => BREAKER_LEVEL[e.client.breaker.state], 'gauge');
+  perCamera('camgate_camera_login_budget_remaining', 'Refused logins the camera may still see from us in the sliding 300 s window (0: logins suspended)', (e) => finite(e.client.breaker.budget.remaining), 'gauge');
+  perCamera('camgate_camera_login_refusals_window', 'Refused logins inside the sliding 300 s window', (e) => e.client.breaker.budget.failed, 'gauge');
   perCamera('camgate_camera_in_flight', 'Camera requests in flight now', (e) => e.client.inFlight, 'gauge');
   perCamera('camgate_camera_queue_depth', 'Camera requests waiting for a slot', (e) => e.client.queued, 'gauge');
   perCamera('camgate_camera_in_flight_limit', 'Requests the camera may have in flight (lowered after a connection shortage)', (e) => e.client.inFlightLimit, 'gauge');

@@ -9,6 +9,7 @@ export const PROBLEMS = {
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this resource' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests of this kind; see Retry-After' },
   CAMERA_REJECTED: { status: 422, title: 'The camera refused the request' },
   NOT_SUPPORTED_BY_MODEL: { status: 501, title: 'This camera model does not support the operation' },
   CAMERA_ERROR: { status: 502, title: 'The camera failed to handle the request' },
@@ -33,7 +34,7 @@ export interface FieldError {
 export interface ProblemOptions {
   detail?: string;
   errors?: FieldError[];
-  /** Seconds, sent as a Retry-After header (CAMERA_BUSY, CAMERA_LOCKED_OUT). */
+  /** Seconds, sent as a Retry-After header (CAMERA_BUSY, CAMERA_LOCKED_OUT, RATE_LIMITED). */
   retryAfter?: number;
   /** The camera's own ErrorID (vendor document §3.4 table 3-2), when the camera said it. */
   cameraErrorId?: number;

@@ -4,6 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { isRateLimitClass, type RateLimitClass } from './rate-limit.ts';
 
 export type JsonObject = { [key: string]: unknown };
 
@@ -35,6 +36,8 @@ export interface Operation {
   role: Role;
   cgi: CgiStep[];
   handler: string | undefined;
+  /** `x-rate-limit`: the rate-limit class the operation takes a token of (gateway/rate-limit.ts). */
+  rateLimit: RateLimitClass | undefined;
   object: JsonObject;
   /** Path-item and operation parameters together (the operation's win), references unresolved. */
   parameters: JsonObject[];
@@ -97,6 +100,8 @@ function indexSpec(document: JsonObject): LoadedSpec {
       const cgi = rawCgi === undefined ? [] : ((Array.isArray(rawCgi) ? rawCgi : [rawCgi]) as CgiStep[]);
       const role = (object['x-role'] as Role | undefined) ?? (method === 'get' ? 'viewer' : 'operator');
       if (!ROLES.includes(role)) throw new Error(`${operationId}: x-role ${String(role)} is not a role`);
+      const rateLimit = object['x-rate-limit'];
+      if (rateLimit !== undefined && !isRateLimitClass(rateLimit)) throw new Error(`${operationId}: x-rate-limit ${String(rateLimit)} is not a rate-limit class`);
       const own = (object.parameters as JsonObject[] | undefined) ?? [];
       const shared = ((item as JsonObject).parameters as JsonObject[] | undefined) ?? [];
       const key = (p: JsonObject) => (typeof p.$ref === 'string' ? p.$ref : `${String(p.in)}:${String(p.name)}`);
@@ -108,6 +113,7 @@ function indexSpec(document: JsonObject): LoadedSpec {
         role,
         cgi,
         handler: typeof object['x-handler'] === 'string' ? object['x-handler'] : undefined,
+        rateLimit,
         object,
         parameters,
       };

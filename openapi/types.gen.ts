@@ -5565,7 +5565,7 @@ export interface components {
         Problem: {
             cameraErrorId?: number;
             /** @enum {string} */
-            code: "VALIDATION_FAILED" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "CAMERA_REJECTED" | "NOT_SUPPORTED_BY_MODEL" | "CAMERA_ERROR" | "CAMERA_PROTOCOL_ERROR" | "CAMERA_AUTH_FAILED" | "CAMERA_UNREACHABLE" | "CAMERA_BUSY" | "CAMERA_LOCKED_OUT" | "CAMERA_TIMEOUT" | "NOT_READY" | "INTERNAL";
+            code: "VALIDATION_FAILED" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "CAMERA_REJECTED" | "NOT_SUPPORTED_BY_MODEL" | "CAMERA_ERROR" | "CAMERA_PROTOCOL_ERROR" | "CAMERA_AUTH_FAILED" | "CAMERA_UNREACHABLE" | "CAMERA_BUSY" | "CAMERA_LOCKED_OUT" | "CAMERA_TIMEOUT" | "NOT_READY" | "INTERNAL";
             detail?: string;
             errors?: components["schemas"]["FieldError"][];
             instance?: string;
@@ -6997,6 +6997,17 @@ export interface components {
         /** @description The camera model does not support this operation (vendor ErrorID 3). */
         NotSupportedByModel: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Over this operation's rate limit (`x-rate-limit`) for the user or the camera; nothing was sent to the camera. Retry-After says when a token is back. */
+        RateLimited: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -10638,6 +10649,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -10782,6 +10794,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -11029,6 +11042,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -11212,6 +11226,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -11264,6 +11279,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -11312,6 +11328,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -11395,6 +11412,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -11604,6 +11622,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -11693,6 +11712,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -11740,6 +11760,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -11776,6 +11797,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -11949,6 +11971,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -12071,6 +12094,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -12340,6 +12364,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -13197,6 +13222,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -13979,6 +14005,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -14024,6 +14051,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -14686,6 +14714,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -14757,6 +14786,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];
@@ -16631,6 +16661,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["CameraRejected"];
+            429: components["responses"]["RateLimited"];
             501: components["responses"]["NotSupportedByModel"];
             502: components["responses"]["CameraError"];
             503: components["responses"]["CameraBusy"];

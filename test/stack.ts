@@ -9,6 +9,7 @@ import { UserStore } from '../gateway/auth.ts';
 import { CameraRegistry } from '../gateway/cameras.ts';
 import { createLogger } from '../gateway/logger.ts';
 import { loadSpec, type LoadedSpec } from '../gateway/spec.ts';
+import { NO_RATE_LIMITS, RateLimiter } from '../gateway/rate-limit.ts';
 import { startSimulator, type CameraModel, type Simulator, type SimulatorOptions } from '../simulator/server.ts';
 
 export const USERS = {
@@ -40,6 +41,8 @@ export interface StackOptions {
   /** The password the gateway uses for the camera, when it should differ from the camera's. */
   cameraPassword?: string;
   client?: Partial<CameraClientOptions>;
+  /** Off unless given: suites call rate-limited operations in bulk. */
+  rateLimiter?: RateLimiter;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -67,6 +70,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     users: new UserStore(Object.values(USERS), [TOKEN]),
     logger,
     validateResponses: true,
+    rateLimiter: options.rateLimiter ?? new RateLimiter(NO_RATE_LIMITS),
   });
   return {
     app,
