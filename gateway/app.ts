@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import swaggerUi from 'swagger-ui-express';
 import { compileCgiHandler, type OperationHandler } from '../adapters/rest/translator.ts';
 import { builtinHandlers, type HandlerContext, type HandlerFactory } from '../adapters/rest/handlers.ts';
-import { roleAllows, type Principal, type UserStore } from './auth.ts';
+import { mayAccessCamera, roleAllows, type Principal, type UserStore } from './auth.ts';
 import type { CameraRegistry } from './cameras.ts';
 import type { Logger } from './logger.ts';
 import { ProblemError, isProblem, type FieldError } from './problems.ts';
@@ -198,10 +198,17 @@ function authenticate(deps: AppDeps): RequestHandler {
   };
 }
 
-/** The operation's role check, before its request is validated. */
+/** The operation's access checks, before its request is validated: the camera's access list, then the role. */
 function authorize(op: Operation): RequestHandler {
+  const cameraScoped = op.path.startsWith('/cameras/{cameraId}');
   return (req, res, next) => {
     res.locals.operationId = op.operationId;
+    // The one per-camera access-list check of the REST face. A camera outside the list is
+    // answered exactly as one that does not exist, so its existence is not revealed.
+    if (cameraScoped && req.principal && !mayAccessCamera(req.principal, String(req.params.cameraId))) {
+      next(new ProblemError('NOT_FOUND', { detail: `no camera ${String(req.params.cameraId)}` }));
+      return;
+    }
     if (req.principal && !roleAllows(req.principal.role, op.role)) {
       next(new ProblemError('FORBIDDEN', { detail: `${op.operationId} needs the ${op.role} role` }));
       return;

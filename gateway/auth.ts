@@ -23,6 +23,14 @@ export function roleAllows(have: Role, need: Role): boolean {
   return RANK[have] >= RANK[need];
 }
 
+function cameraSet(ids: readonly string[] | undefined): ReadonlySet<string> | undefined {
+  return ids === undefined ? undefined : new Set(ids);
+}
+
+function principal(name: string, role: Role, via: Principal['via'], cameras: ReadonlySet<string> | undefined): Principal {
+  return cameras === undefined ? { name, role, via } : { name, role, via, cameras };
+}
+
 // Secrets are kept only as SHA-256 digests and compared in constant time, so a heap dump or a
 // timing probe does not give them away; hashing is cheap enough for every request.
 function digest(secret: string): Buffer {
@@ -32,17 +40,21 @@ function digest(secret: string): Buffer {
 export class UserStore {
   // The clear password is kept (in memory only) because ONVIF's UsernameToken PasswordDigest and
   // HTTP Digest can only be verified with it; Basic logins still compare digests.
-  private readonly users = new Map<string, { hash: Buffer; password: string; role: Role }>();
-  private readonly tokens: Array<{ name: string; hash: Buffer; role: Role }> = [];
+  private readonly users = new Map<string, { hash: Buffer; password: string; role: Role; cameras: ReadonlySet<string> | undefined }>();
+  private readonly tokens: Array<{ name: string; hash: Buffer; role: Role; cameras: ReadonlySet<string> | undefined }> = [];
 
   constructor(users: readonly UserConfig[], tokens: readonly TokenConfig[] = []) {
-    for (const u of users) this.setUser(u.name, u.password, u.role);
-    for (const t of tokens) this.tokens.push({ name: t.name, hash: digest(t.token), role: t.role });
+    for (const u of users) this.setUser(u.name, u.password, u.role, u.cameras);
+    for (const t of tokens) this.tokens.push({ name: t.name, hash: digest(t.token), role: t.role, cameras: cameraSet(t.cameras) });
   }
 
-  /** Adds a user or changes one (ONVIF CreateUsers/SetUser act on gateway users). */
-  setUser(name: string, password: string, role: Role): void {
-    this.users.set(name, { hash: digest(password), password, role });
+  /**
+   * Adds a user or changes one (ONVIF CreateUsers/SetUser act on gateway users). Without
+   * `cameras` a changed user keeps its access list and a new one may use every camera.
+   */
+  setUser(name: string, password: string, role: Role, cameras?: readonly string[]): void {
+    const list = cameras === undefined ? this.users.get(name)?.cameras : cameraSet(cameras);
+    this.users.set(name, { hash: digest(password), password, role, cameras: list });
   }
 
   deleteUser(name: string): boolean {
@@ -61,7 +73,7 @@ export class UserStore {
   /** The principal of a user whose credentials were checked elsewhere (HTTP Digest, UsernameToken). */
   principalOf(name: string, via: Principal['via']): Principal | undefined {
     const user = this.users.get(name);
-    return user ? { name, role: user.role, via } : undefined;
+    return user ? principal(name, user.role, via, user.cameras) : undefined;
   }
 
   /** Reads an Authorization header; undefined when absent or wrong. */
@@ -88,14 +100,14 @@ export class UserStore {
       timingSafeEqual(given, given);
       return undefined;
     }
-    return timingSafeEqual(given, user.hash) ? { name, role: user.role, via: 'basic' } : undefined;
+    return timingSafeEqual(given, user.hash) ? principal(name, user.role, 'basic', user.cameras) : undefined;
   }
 
   private bearer(value: string): Principal | undefined {
     const given = digest(value);
     let found: Principal | undefined;
     for (const t of this.tokens) {
-      if (timingSafeEqual(given, t.hash)) found = { name: t.name, role: t.role, via: 'bearer' };
+      if (timingSafeEqual(given, t.hash)) found = principal(t.name, t.role, 'bearer', t.cameras);
     }
     return found;
   }

@@ -1,4 +1,6 @@
 // The cameras the gateway fronts: one client (pool, scheduler, breaker) and one Camera per entry.
+// Run-time changes (gateway/fleet.ts) swap whole entries, so a request that looked one up keeps a
+// consistent client for its whole run.
 import { Camera } from '../adapters/cgi/camera.ts';
 import { CameraClient, type CameraClientOptions } from '../adapters/cgi/client.ts';
 import type { CameraConfig, CameraModel } from './config.ts';
@@ -9,34 +11,70 @@ export interface CameraEntry {
   model: CameraModel;
   name: string | undefined;
   simulated: boolean;
+  /** The definition is in the YAML file: run-time changes to it are written back. */
+  persisted: boolean;
   /** Where and how to reach the camera, for the calls the client does not make (streamed uploads, RTSP URLs); never put in an answer. */
   connection: Readonly<{ baseUrl: string; username: string; password: string }>;
   client: CameraClient;
   camera: Camera;
 }
 
+export interface RegistryDefaults {
+  /** The logger of cameras added at run time. */
+  logger?: Logger;
+  /** Client tuning of cameras added at run time (tests use short timeouts). */
+  tuning?: Partial<CameraClientOptions>;
+}
+
 export class CameraRegistry {
   private readonly entries = new Map<string, CameraEntry>();
+  private readonly defaults: RegistryDefaults;
+
+  constructor(defaults: RegistryDefaults = {}) {
+    this.defaults = { ...defaults };
+  }
 
   /** `tuning` overrides the client's defaults (timeouts, limits); tests use it for short timeouts. */
-  add(config: CameraConfig, logger: Logger, simulated = false, tuning: Partial<CameraClientOptions> = {}): CameraEntry {
+  add(config: CameraConfig, logger: Logger, simulated = false, tuning: Partial<CameraClientOptions> = {}, persisted = false): CameraEntry {
+    // The first camera's logger and tuning are those of cameras added later, unless set at construction.
+    this.defaults.logger ??= logger;
+    this.defaults.tuning ??= tuning;
+    const entry = this.build(config, { simulated, persisted, logger, tuning });
+    this.entries.set(config.id, entry);
+    return entry;
+  }
+
+  /** A new entry (its own client) that is not registered yet. */
+  build(config: CameraConfig, options: { simulated?: boolean; persisted?: boolean; logger?: Logger; tuning?: Partial<CameraClientOptions> } = {}): CameraEntry {
+    const logger = options.logger ?? this.defaults.logger;
     const client = new CameraClient({
-      ...tuning,
+      ...(options.tuning ?? this.defaults.tuning),
       baseUrl: config.baseUrl,
       username: config.username,
       password: config.password,
-      logger: logger.child({ camera: config.id }),
+      ...(logger ? { logger: logger.child({ camera: config.id }) } : {}),
     });
-    const entry: CameraEntry = {
+    return {
       id: config.id,
       model: config.model,
       name: config.name,
-      simulated,
+      simulated: options.simulated ?? false,
+      persisted: options.persisted ?? false,
       connection: { baseUrl: config.baseUrl, username: config.username, password: config.password },
       client,
       camera: new Camera(config.id, config.model, client),
     };
-    this.entries.set(config.id, entry);
+  }
+
+  /** Registers an entry, replacing the one with its id: new look-ups get the new one at once. */
+  set(entry: CameraEntry): void {
+    this.entries.set(entry.id, entry);
+  }
+
+  /** Unregisters a camera; closing what it holds is the caller's job (gateway/fleet.ts). */
+  delete(id: string): CameraEntry | undefined {
+    const entry = this.entries.get(id);
+    this.entries.delete(id);
     return entry;
   }
 

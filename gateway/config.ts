@@ -24,12 +24,16 @@ export interface UserConfig {
   name: string;
   password: string;
   role: Role;
+  /** Camera ids this user may use; absent = all. */
+  cameras?: string[];
 }
 
 export interface TokenConfig {
   name: string;
   token: string;
   role: Role;
+  /** Camera ids this token may use; absent = all. */
+  cameras?: string[];
 }
 
 export interface GatewayConfig {
@@ -45,6 +49,10 @@ export interface GatewayConfig {
   rateLimits?: RateLimitOverrides;
   /** Set when the admin password was generated: printed once at start, never logged. */
   generatedAdminPassword?: string;
+  /** The YAML file the configuration came from: run-time camera changes are written back to it. */
+  configFile?: string;
+  /** The id of the CAMERA_URL camera, which is not in the file (its changes live in memory). */
+  envCameraId?: string;
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -72,13 +80,17 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Gat
 
   const users: UserConfig[] = asArray(yaml.users, 'users').map((raw, i) => {
     const u = asObject(raw, `users[${i}]`);
-    return { name: str(u.name, `users[${i}].name`), password: str(u.password, `users[${i}].password`), role: role(u.role, `users[${i}].role`) };
+    const user: UserConfig = { name: str(u.name, `users[${i}].name`), password: str(u.password, `users[${i}].password`), role: role(u.role, `users[${i}].role`) };
+    if (u.cameras !== undefined) user.cameras = cameraIds(u.cameras, `users[${i}].cameras`);
+    return user;
   });
   const tokens: TokenConfig[] = asArray(yaml.tokens, 'tokens').map((raw, i) => {
     const t = asObject(raw, `tokens[${i}]`);
     const token = str(t.token, `tokens[${i}].token`);
     if (token.length < 16) throw new ConfigError(`tokens[${i}].token must have at least 16 characters`);
-    return { name: str(t.name, `tokens[${i}].name`), token, role: role(t.role, `tokens[${i}].role`) };
+    const entry: TokenConfig = { name: str(t.name, `tokens[${i}].name`), token, role: role(t.role, `tokens[${i}].role`) };
+    if (t.cameras !== undefined) entry.cameras = cameraIds(t.cameras, `tokens[${i}].cameras`);
+    return entry;
   });
 
   let generatedAdminPassword: string | undefined;
@@ -103,6 +115,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Gat
     rateLimits: rateLimits.overrides,
   };
   if (generatedAdminPassword !== undefined) config.generatedAdminPassword = generatedAdminPassword;
+  if (file) config.configFile = file;
+  if (env.CAMERA_URL) config.envCameraId = env.CAMERA_ID ?? 'cam1';
   return config;
 }
 
@@ -136,6 +150,15 @@ function cameraFromYaml(raw: unknown, where: string): CameraConfig {
   if (c.password !== undefined) camera.password = str(c.password, `${where}.password`);
   if (c.name !== undefined) camera.name = str(c.name, `${where}.name`);
   return camera;
+}
+
+/** An access list: ids of cameras (which may be added at run time later, so unknown ids are kept). */
+function cameraIds(v: unknown, where: string): string[] {
+  if (!Array.isArray(v)) throw new ConfigError(`${where} must be a list of camera ids`);
+  return v.map((id, i) => {
+    if (typeof id !== 'string' || !ID.test(id)) throw new ConfigError(`${where}[${i}] must be a camera id matching ${ID.source}`);
+    return id;
+  });
 }
 
 function readYaml(file: string): Record<string, unknown> {

@@ -10,6 +10,8 @@ import { startSimulator, type Simulator } from '../simulator/server.ts';
 import { buildApp, WARMUP_HEADER } from './app.ts';
 import { UserStore } from './auth.ts';
 import { CameraRegistry } from './cameras.ts';
+import { CameraFile } from './camera-file.ts';
+import { persistCamerasTo } from './fleet.ts';
 import { DEFAULT_MODEL, type GatewayConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import { loadSpec, type LoadedSpec } from './spec.ts';
@@ -29,7 +31,9 @@ export const SHUTDOWN_DEADLINE_MS = 15_000;
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const spec = loadSpec();
-  const cameras = new CameraRegistry();
+  const cameras = new CameraRegistry({ logger });
+  // Cameras added, changed or removed at run time go back to the YAML file, when there is one.
+  if (config.configFile !== undefined) persistCamerasTo(cameras, new CameraFile(config.configFile));
   let simulator: Simulator | undefined;
   if (config.cameras.length === 0) {
     // Real HTTP on loopback, so the real client path (digest, pool, codec) runs even in a demo.
@@ -38,7 +42,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     cameras.add({ id: 'cam1', baseUrl: simulator.url, username: 'admin', password, model: DEFAULT_MODEL, name: 'Built-in simulator' }, logger, true);
     logger.info({ camera: 'cam1' }, 'no camera configured: fronting the built-in simulator');
   } else {
-    for (const camera of config.cameras) cameras.add(camera, logger);
+    for (const camera of config.cameras) cameras.add(camera, logger, false, {}, config.configFile !== undefined && camera.id !== config.envCameraId);
   }
 
   let ready = false;

@@ -7,6 +7,7 @@ export const PROBLEMS = {
   FORBIDDEN: { status: 403, title: 'Not allowed for this user' },
   NOT_FOUND: { status: 404, title: 'No such resource' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this resource' },
+  CONFLICT: { status: 409, title: 'The resource already exists or changed meanwhile' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   RATE_LIMITED: { status: 429, title: 'Too many requests of this kind; see Retry-After' },
@@ -20,6 +21,7 @@ export const PROBLEMS = {
   CAMERA_LOCKED_OUT: { status: 503, title: 'Camera login suspended to avoid a lockout' },
   CAMERA_TIMEOUT: { status: 504, title: 'The camera did not answer in time' },
   NOT_READY: { status: 503, title: 'The gateway is not ready' },
+  CONFIG_WRITE_FAILED: { status: 500, title: 'The configuration file could not be written; nothing was changed' },
   INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -10,7 +10,16 @@ export interface paths {
         /** List the cameras this gateway fronts */
         get: operations["listCameras"];
         put?: never;
-        post?: never;
+        /**
+         * Add a camera at run time
+         * @description Adds a camera and starts serving it at once (REST and ONVIF). When the gateway was started
+         *     from a YAML file, the camera is written to that file first (atomically: a temporary file
+         *     beside it, fsync, rename; file mode 0600; other keys and comments kept) and `persisted` is
+         *     true. Without a file (`CAMERA_URL` or the built-in simulator) the camera lives in memory
+         *     until the gateway stops and `persisted` is false. If the file cannot be written nothing
+         *     changes (`CONFIG_WRITE_FAILED`). Needs an admin without a camera access list.
+         */
+        post: operations["createCamera"];
         delete?: never;
         options?: never;
         head?: never;
@@ -26,12 +35,31 @@ export interface paths {
         };
         /** One camera and its health */
         get: operations["getCamera"];
-        put?: never;
+        /**
+         * Replace a camera's definition
+         * @description Replaces address, credentials, model and name (an absent `model` is the default model, an
+         *     absent `name` is removed). The camera's client is replaced atomically: new calls use the
+         *     new one, the old one closes once its calls have finished; event streams (SSE) and MJPEG or
+         *     video streams of the camera end and are reopened by their clients. Written back to the
+         *     YAML file as for `createCamera`; `persisted` is false when the camera is not in the file
+         *     (`CAMERA_URL`, the built-in simulator), whose change lasts until the gateway stops.
+         */
+        put: operations["replaceCamera"];
         post?: never;
-        delete?: never;
+        /**
+         * Remove a camera
+         * @description Stops serving the camera: its client, event stream, finder sessions and media streams are
+         *     closed, and its calls still running end with `NOT_FOUND`. Removed from the YAML file
+         *     (`persisted` true) or, for a camera that is not in it, until the gateway restarts.
+         */
+        delete: operations["deleteCamera"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change some of a camera's fields
+         * @description Like `replaceCamera`, for the fields sent only (`name` null removes the name).
+         */
+        patch: operations["updateCamera"];
         trace?: never;
     };
     "/cameras/{cameraId}/active-users": {
@@ -4516,6 +4544,14 @@ export interface components {
             EventHandler?: components["schemas"]["EventHandlerPatch"];
             Level?: number;
         };
+        CameraCreate: {
+            id: components["schemas"]["CameraIdValue"];
+            model?: components["schemas"]["CameraModel"];
+            name?: components["schemas"]["CameraName"];
+            password: components["schemas"]["CameraPassword"];
+            url: components["schemas"]["CameraUrl"];
+            username: components["schemas"]["CameraUsername"];
+        };
         /** @description One event of the camera's stream (§4.9.17 `Code=...; action=...; index=...; data=...`), as the gateway delivers it: on the SSE stream (the `data:` of each message) and to the ONVIF event services. */
         CameraEvent: {
             /** @description `Start` and `Stop` for states (motion, alarm input), `Pulse` for one-off events; other words the camera uses pass through. */
@@ -4538,25 +4574,87 @@ export interface components {
             /** @description True for a Stop (or Start) the gateway derived from the active-state table after a reconnect. */
             synthetic: boolean;
         };
-        CameraSummary: {
-            health?: {
-                authFailures?: number;
-                /** @enum {string} */
-                breaker?: "closed" | "open" | "half-open";
-                lastError?: string | null;
-                requests?: number;
+        /** @description What the gateway knows of the camera from its own calls; `null` where nothing is known yet (no call so far). Never the camera's address or credentials. */
+        CameraHealth: {
+            authFailures?: number;
+            /** @description False when the camera refused the credentials, or the login breaker is not closed. */
+            authOk?: boolean | null;
+            /** @enum {string} */
+            breaker?: "closed" | "open" | "half-open";
+            /** @description The camera's shared event attach (opened while someone subscribes). */
+            events?: {
+                connected?: boolean;
+                lastEventAgeSeconds?: number | null;
+                /** Format: date-time */
+                lastEventAt?: string | null;
+                subscribers?: number;
             };
-            id: string;
+            /** @description Calls to the camera running now. */
+            inFlight?: number;
+            /** @description The last error as one line: time, code, detail. */
+            lastError?: string | null;
+            /** Format: date-time */
+            lastErrorAt?: string | null;
+            lastErrorCode?: string | null;
+            /**
+             * Format: date-time
+             * @description When a call last got an answer from the camera.
+             */
+            lastSuccessAt?: string | null;
+            /** @description Calls waiting for a slot. */
+            queued?: number;
+            /** @description False when the last call got no answer (unreachable or timed out) and none has succeeded since. */
+            reachable?: boolean | null;
+            requests?: number;
+        };
+        /** @description The camera's id in the gateway configuration. */
+        CameraIdValue: string;
+        /** @enum {string} */
+        CameraModel: "WV-V1330LK" | "WV-V2530LK" | "WV-V1330L1" | "WV-V2530L1";
+        /** @description A name for people. */
+        CameraName: string;
+        /** @description The camera user's password. Write-only; never answered or logged. */
+        CameraPassword: string;
+        /** @description The fields to change; the others stay. */
+        CameraPatch: {
+            model?: components["schemas"]["CameraModel"];
+            name?: components["schemas"]["CameraName"] | null;
+            password?: components["schemas"]["CameraPassword"];
+            url?: components["schemas"]["CameraUrl"];
+            username?: components["schemas"]["CameraUsername"];
+        };
+        CameraRemoved: {
+            id: components["schemas"]["CameraIdValue"];
+            /** @description True when the camera was removed from the YAML file too. */
+            persisted: boolean;
+            /** @constant */
+            removed: true;
+        };
+        CameraReplace: {
+            model?: components["schemas"]["CameraModel"];
+            name?: components["schemas"]["CameraName"];
+            password: components["schemas"]["CameraPassword"];
+            url: components["schemas"]["CameraUrl"];
+            username: components["schemas"]["CameraUsername"];
+        };
+        CameraSummary: {
+            health?: components["schemas"]["CameraHealth"];
+            id: components["schemas"]["CameraIdValue"];
             links: {
                 onvif?: string;
                 self?: string;
             };
-            /** @enum {string} */
-            model: "WV-V1330LK" | "WV-V2530LK" | "WV-V1330L1" | "WV-V2530L1";
+            model: components["schemas"]["CameraModel"];
             name?: string;
+            /** @description True when the camera is in the YAML file the gateway started from, so run-time changes to it are written there; false for `CAMERA_URL`, the built-in simulator and cameras added while the gateway runs without a file (they last until it stops). */
+            persisted?: boolean;
             /** @description True when this is the built-in simulator. */
             simulated?: boolean;
         };
+        /** @description The camera's address, `http(s)://host[:port]`, without credentials (they have their own fields) and without a path. */
+        CameraUrl: string;
+        /** @description The camera user the gateway logs in as. */
+        CameraUsername: string;
         ChannelTitleConfig: {
             ChannelTitle: components["schemas"]["ChannelTitleTable"];
         };
@@ -5565,7 +5663,7 @@ export interface components {
         Problem: {
             cameraErrorId?: number;
             /** @enum {string} */
-            code: "VALIDATION_FAILED" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "CAMERA_REJECTED" | "NOT_SUPPORTED_BY_MODEL" | "CAMERA_ERROR" | "CAMERA_PROTOCOL_ERROR" | "CAMERA_AUTH_FAILED" | "CAMERA_UNREACHABLE" | "CAMERA_BUSY" | "CAMERA_LOCKED_OUT" | "CAMERA_TIMEOUT" | "NOT_READY" | "INTERNAL";
+            code: "VALIDATION_FAILED" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "CAMERA_REJECTED" | "NOT_SUPPORTED_BY_MODEL" | "CAMERA_ERROR" | "CAMERA_PROTOCOL_ERROR" | "CAMERA_AUTH_FAILED" | "CAMERA_UNREACHABLE" | "CAMERA_BUSY" | "CAMERA_LOCKED_OUT" | "CAMERA_TIMEOUT" | "NOT_READY" | "CONFIG_WRITE_FAILED" | "INTERNAL";
             detail?: string;
             errors?: components["schemas"]["FieldError"][];
             instance?: string;
@@ -6976,6 +7074,24 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The configuration file could not be written; nothing was changed. */
+        ConfigWriteFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A camera with this id exists already. */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The user's role does not allow this operation. */
         Forbidden: {
             headers: {
@@ -7138,6 +7254,37 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
         };
     };
+    createCamera: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CameraCreate"];
+            };
+        };
+        responses: {
+            /** @description The camera was added. */
+            201: {
+                headers: {
+                    /** @description The camera's resource. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CameraSummary"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["ConfigWriteFailed"];
+        };
+    };
     getCamera: {
         parameters: {
             query?: never;
@@ -7164,6 +7311,106 @@ export interface operations {
             };
             401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
+        };
+    };
+    replaceCamera: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CameraReplace"];
+            };
+        };
+        responses: {
+            /** @description The camera as it is now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CameraSummary"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["ConfigWriteFailed"];
+        };
+    };
+    deleteCamera: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The camera was removed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CameraRemoved"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["ConfigWriteFailed"];
+        };
+    };
+    updateCamera: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The camera's id in the gateway configuration.
+                 * @example cam1
+                 */
+                cameraId: components["parameters"]["CameraId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CameraPatch"];
+            };
+        };
+        responses: {
+            /** @description The camera as it is now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CameraSummary"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["ConfigWriteFailed"];
         };
     };
     listActiveUsers: {

@@ -202,6 +202,10 @@ export class CameraClient {
   private readonly streams = new Set<Client>();
   private streamIds = 0;
   private last: { code: string; detail: string | undefined; at: string } | undefined;
+  private lastOk: string | undefined;
+  // Calls past admission and the queue, so that close(reason) can end them.
+  private readonly live = new Set<Call>();
+  private closeReason = new ProblemError('CAMERA_UNREACHABLE', { detail: 'The camera client is closed' });
 
   constructor(options: CameraClientOptions) {
     const url = new URL(options.baseUrl);
@@ -240,9 +244,19 @@ export class CameraClient {
     return this.last;
   }
 
+  /** When a call last got an answer from the camera (any HTTP answer past auth), for health views. */
+  get lastSuccess(): string | undefined {
+    return this.lastOk;
+  }
+
+  private succeeded<T>(value: T): T {
+    this.lastOk = new Date(this.now()).toISOString();
+    return value;
+  }
+
   async request(req: CgiRequest): Promise<CgiResponse> {
     try {
-      return await this.requestOnce(req);
+      return this.succeeded(await this.requestOnce(req));
     } catch (err) {
       throw this.remember(err);
     }
@@ -251,7 +265,7 @@ export class CameraClient {
   /** Like request(), but hands over the body as a stream; the slot is held until it ends. */
   async stream(req: CgiRequest): Promise<CgiStreamResponse> {
     try {
-      return await this.streamOnce(req);
+      return this.succeeded(await this.streamOnce(req));
     } catch (err) {
       throw this.remember(err);
     }
@@ -321,7 +335,7 @@ export class CameraClient {
    */
   async openStream(req: CgiLongStreamRequest): Promise<CgiLongStream> {
     try {
-      return await this.openStreamOnce(req);
+      return this.succeeded(await this.openStreamOnce(req));
     } catch (err) {
       throw this.remember(err);
     }
@@ -395,14 +409,24 @@ export class CameraClient {
     return end;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Without `reason`, calls on the wire get up to 2 s to finish. With it (the camera was removed),
+   * every call still running, queued or waiting for login ends now with that error.
+   */
+  async close(reason?: ProblemError): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (reason !== undefined) this.closeReason = reason;
     for (const c of this.streams) c.destroy().catch(() => undefined);
     this.streams.clear();
-    this.scheduler.close(new ProblemError('CAMERA_UNREACHABLE', { detail: 'The camera client is closed' }));
+    this.scheduler.close(this.closeReason);
+    if (reason !== undefined) for (const call of this.live) call.controller.abort(reason);
     this.authChanged.notify();
-    await this.conns.close(2_000);
+    await this.conns.close(reason === undefined ? 2_000 : 0);
+  }
+
+  private closedError(): ProblemError {
+    return new ProblemError(this.closeReason.code, { detail: this.closeReason.detail });
   }
 
   // ---------------------------------------------------------------- call lifecycle
@@ -433,6 +457,7 @@ export class CameraClient {
 
   private startDeadline(call: Call): void {
     const { controller, callerSignal } = call;
+    this.live.add(call);
     if (callerSignal !== undefined) {
       if (callerSignal.aborted) controller.abort(callerSignal.reason);
       else {
@@ -448,6 +473,7 @@ export class CameraClient {
   }
 
   private finish(call: Call): void {
+    this.live.delete(call);
     if (call.timer !== undefined) clearTimeout(call.timer);
     // Not an abort: aborting a finished undici request would error a body still being read.
     call.unlink?.();
@@ -481,7 +507,7 @@ export class CameraClient {
     const epoch = this.entryEpoch;
     const giveUp = performance.now() + 2 * call.timeoutMs;
     for (;;) {
-      if (this.closed) throw new ProblemError('CAMERA_UNREACHABLE', { detail: 'The camera client is closed' });
+      if (this.closed) throw this.closedError();
       if (this.breaker.state === 'open') throw this.lockedOut();
       if (this.proven) return;
       // The call we waited on could not reach the camera: so can't we, right now.
@@ -515,7 +541,7 @@ export class CameraClient {
   private async takeToken(call: Call): Promise<void> {
     for (;;) {
       if (this.proven || call.token) return;
-      if (this.closed) throw new ProblemError('CAMERA_UNREACHABLE', { detail: 'The camera client is closed' });
+      if (this.closed) throw this.closedError();
       if (this.breaker.state === 'open') throw this.lockedOut();
       if (this.tokenHolder === null) {
         this.tokenHolder = call;

@@ -349,6 +349,19 @@ export class FinderSessions {
     }
   }
 
+  /** A camera removed or reconfigured: its sessions are released now; their page tokens are gone. */
+  async closeCamera(cameraId: string): Promise<void> {
+    const cursors: Cursor[] = [];
+    for (const [token, cursor] of this.parked) {
+      if (cursor.finder.cameraId !== cameraId) continue;
+      this.parked.delete(token);
+      cursors.push(cursor);
+    }
+    for (const cursor of this.inUse) if (cursor.finder.cameraId === cameraId) cursors.push(cursor);
+    this.pending = this.pending.filter((p) => p.finder.cameraId !== cameraId);
+    await Promise.all(cursors.map((c) => this.finish(c)));
+  }
+
   /** Gateway shutdown: releases every session and pending release once, then refuses new ones. */
   async closeAll(): Promise<void> {
     this.closing = true;
@@ -383,6 +396,11 @@ export function finderSessions(cameras: CameraRegistry, warn?: Warn): FinderSess
 /** Tuning (tests use a short idle TTL). */
 export function configureFinders(cameras: CameraRegistry, options: Partial<FinderOptions>): void {
   Object.assign(finderSessions(cameras).options, options);
+}
+
+/** For a camera removed or changed at run time, before its client closes. */
+export async function closeCameraFinders(cameras: CameraRegistry, cameraId: string): Promise<void> {
+  await registries.get(cameras)?.closeCamera(cameraId);
 }
 
 /** For gateway shutdown, before the camera clients close: closes and destroys every finder the gateway holds. */

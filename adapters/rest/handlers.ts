@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import { cameraErrorFromBody, cameraErrorFromStatus } from '../cgi/errors.ts';
-import type { CameraEntry, CameraRegistry } from '../../gateway/cameras.ts';
+import type { CameraRegistry } from '../../gateway/cameras.ts';
 import { ProblemError } from '../../gateway/problems.ts';
 import type { LoadedSpec, Operation } from '../../gateway/spec.ts';
 import type { OperationHandler, TranslatorContext } from './translator.ts';
@@ -15,6 +15,7 @@ import { motionRegions } from './motion-regions.ts';
 import { eventIndexesHandler, eventsActive, eventStream } from './event-stream.ts';
 import { snapshotHandler } from '../media/snapshot.ts';
 import { mjpegHandler } from '../media/mjpeg.ts';
+import { cameraHandlers } from './cameras.ts';
 // streams.ts uses relayDownload from here: a cycle that is safe because neither reads the other at load time.
 import { streamHandlers } from '../media/streams.ts';
 
@@ -24,41 +25,6 @@ export interface HandlerContext extends TranslatorContext {
 }
 
 export type HandlerFactory = (ctx: HandlerContext, op: Operation) => OperationHandler;
-
-/** The camera's last error as one line (catalog code and our own detail; never the camera's URL). */
-function lastErrorText(entry: CameraEntry): string | null {
-  const last = entry.client.lastError;
-  if (!last) return null;
-  return `${last.at} ${last.code}${last.detail ? `: ${last.detail}` : ''}`.slice(0, 200);
-}
-
-function summary(entry: CameraEntry, basePath: string): Record<string, unknown> {
-  const stats = entry.client.stats;
-  const body: Record<string, unknown> = {
-    id: entry.id,
-    model: entry.model,
-    simulated: entry.simulated,
-    health: {
-      breaker: entry.client.breaker.state,
-      requests: stats.requests,
-      authFailures: stats.authFailures,
-      lastError: lastErrorText(entry),
-    },
-    links: { self: `${basePath}/cameras/${entry.id}` },
-  };
-  if (entry.name !== undefined) body.name = entry.name;
-  return body;
-}
-
-const listCameras: HandlerFactory = (ctx) => async (_req, res) => {
-  res.json({ items: ctx.cameras.list().map((e) => summary(e, ctx.spec.basePath)) });
-};
-
-const getCamera: HandlerFactory = (ctx) => async (req, res) => {
-  const entry = ctx.cameras.get(String(req.params.cameraId));
-  if (!entry) throw new ProblemError('NOT_FOUND', { detail: `no camera ${String(req.params.cameraId)}` });
-  res.json(summary(entry, ctx.spec.basePath));
-};
 
 /**
  * A download relayed as it arrives (design.md §4: never held whole in memory). The first chunk is
@@ -145,4 +111,4 @@ const configBackup: HandlerFactory = (ctx) =>
 const snapshot: HandlerFactory = (ctx) => snapshotHandler(ctx.cameras);
 const mjpeg: HandlerFactory = (ctx) => mjpegHandler(ctx.cameras);
 
-export const builtinHandlers: Record<string, HandlerFactory> = { listCameras, getCamera, configBackup, ptzList, motionRegions, eventHandler, mediaFileFind, logFind, snapshot, mjpeg, eventStream, eventsActive, eventIndexes: eventIndexesHandler, ...streamHandlers };
+export const builtinHandlers: Record<string, HandlerFactory> = { ...cameraHandlers, configBackup, ptzList, motionRegions, eventHandler, mediaFileFind, logFind, snapshot, mjpeg, eventStream, eventsActive, eventIndexes: eventIndexesHandler, ...streamHandlers };
