@@ -45,6 +45,8 @@ export interface GatewayConfig {
   tokens: TokenConfig[];
   docsPublic: boolean;
   logLevel: string;
+  /** WS-Discovery on UDP 3702: on unless `onvif: { discovery: false }` or CAMGATE_DISCOVERY=0; absent = off. */
+  discovery?: boolean;
   /** `rateLimits:` overrides of gateway/rate-limit.ts DEFAULT_RATE_LIMITS. */
   rateLimits?: RateLimitOverrides;
   /** Set when the admin password was generated: printed once at start, never logged. */
@@ -117,6 +119,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Gat
   if (generatedAdminPassword !== undefined) config.generatedAdminPassword = generatedAdminPassword;
   if (file) config.configFile = file;
   if (env.CAMERA_URL) config.envCameraId = env.CAMERA_ID ?? 'cam1';
+  const onvif = yaml.onvif === undefined ? {} : asObject(yaml.onvif, 'onvif');
+  if (onvif.discovery !== undefined && typeof onvif.discovery !== 'boolean') throw new ConfigError('onvif.discovery must be true or false');
+  config.discovery = env.CAMGATE_DISCOVERY !== undefined ? !/^(0|false|off|no)$/i.test(env.CAMGATE_DISCOVERY) : onvif.discovery !== false;
   return config;
 }
 

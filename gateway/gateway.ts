@@ -15,6 +15,7 @@ import { persistCamerasTo } from './fleet.ts';
 import { DEFAULT_MODEL, type GatewayConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import { loadSpec, type LoadedSpec } from './spec.ts';
+import { startDiscovery, type Discovery } from '../adapters/onvif/discovery.ts';
 import { RateLimiter } from './rate-limit.ts';
 
 export interface RunningGateway {
@@ -65,6 +66,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const address = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  // WS-Discovery: Hello now, Bye at stop; a gateway without it still serves ONVIF by address.
+  const discovery: Discovery | undefined = await startDiscovery({ cameras: () => cameras.list(), httpPort: address.port, httpHost: config.host, logger, enabled: config.discovery === true }).catch(
+    (err: unknown) => (logger.warn({ err }, 'ws-discovery could not start'), undefined),
+  );
 
   // Served from here on (liveness, docs, first calls compile their own validator); ready once
   // every validator is compiled.
@@ -79,6 +84,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const stop = () =>
     (stopping ??= (async () => {
       ready = false;
+      await discovery?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Event streams never end by themselves: end them (and their upstream attaches) so the
       // server can close.

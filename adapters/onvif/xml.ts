@@ -12,6 +12,8 @@ export interface XmlNode {
   children: XmlNode[];
   /** The element's own text content, trimmed. */
   text: string;
+  /** Prefixes in scope ('' = default namespace), for QName values (WS-Discovery Types, topic expressions). */
+  scope?: ReadonlyMap<string, string>;
 }
 
 export class XmlError extends Error {
@@ -88,7 +90,7 @@ function resolve(node: Ordered, parentScope: Map<string, string>): XmlNode {
     if ('#text' in child) text += String(child['#text']);
     else if (elementName(child) !== undefined) children.push(resolve(child, scope));
   }
-  return { ns: ns ?? '', local, attrs, children, text: text.trim() };
+  return { ns: ns ?? '', local, attrs, children, text: text.trim(), scope };
 }
 
 function splitName(name: string): [string, string] {
