@@ -43,7 +43,7 @@ export function onvifRouter(deps: OnvifDeps): OnvifRouter {
   const operations = new Map<string, { service: OnvifService; op: OnvifOperation }>();
   for (const service of deps.services) {
     for (const op of service.operations) {
-      const key = `{${service.ns}}${op.name}`;
+      const key = `{${op.ns ?? service.ns}}${op.name}`;
       if (operations.has(key)) throw new Error(`ONVIF operation ${key} is registered twice`);
       operations.set(key, { service, op });
     }

@@ -42,6 +42,8 @@ export interface OnvifContext {
 export interface OnvifOperation {
   /** Local name of the request element in the service's namespace (`GetProfiles`). */
   name: string;
+  /** The request element's namespace when it is not the service's (events: wsnt:Subscribe, wsnt:Renew). */
+  ns?: string;
   access: Access;
   /** Returns the whole response element (`el('trt:GetProfilesResponse', ...)`). */
   handle(request: XmlNode, ctx: OnvifContext): Promise<XmlChild>;
