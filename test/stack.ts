@@ -4,10 +4,11 @@ import { Writable } from 'node:stream';
 import type { CameraClientOptions } from '../adapters/cgi/client.ts';
 import { closeAll as closeEventStreams } from '../adapters/events/hub.ts';
 import { closeAllFinders } from '../adapters/rest/finders.ts';
-import { buildApp } from '../gateway/app.ts';
+import { buildApp, onvifOf } from '../gateway/app.ts';
 import { UserStore } from '../gateway/auth.ts';
 import { CameraRegistry } from '../gateway/cameras.ts';
 import { createLogger } from '../gateway/logger.ts';
+import type { OnvifService } from '../adapters/onvif/service.ts';
 import { loadSpec, type LoadedSpec } from '../gateway/spec.ts';
 import { NO_RATE_LIMITS, RateLimiter } from '../gateway/rate-limit.ts';
 import { startSimulator, type CameraModel, type Simulator, type SimulatorOptions } from '../simulator/server.ts';
@@ -43,6 +44,8 @@ export interface StackOptions {
   client?: Partial<CameraClientOptions>;
   /** Off unless given: suites call rate-limited operations in bulk. */
   rateLimiter?: RateLimiter;
+  /** ONVIF services to mount instead of all of them. */
+  onvifServices?: readonly OnvifService[];
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -71,6 +74,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     logger,
     validateResponses: true,
     rateLimiter: options.rateLimiter ?? new RateLimiter(NO_RATE_LIMITS),
+    ...(options.onvifServices ? { onvifServices: options.onvifServices } : {}),
   });
   return {
     app,
@@ -79,6 +83,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     spec: sharedSpec,
     logs,
     close: async () => {
+      await onvifOf(app).close();
       await closeEventStreams(cameras.list());
       await closeAllFinders(cameras);
       await cameras.close();

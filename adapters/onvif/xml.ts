@@ -29,7 +29,8 @@ const parser = new XMLParser({
   trimValues: true,
   // The five XML entities and character references only: a DOCTYPE is refused before parsing.
   processEntities: true,
-  htmlEntities: false,
+  // Numeric character references (`&#65;`) are decoded only with this on.
+  htmlEntities: true,
 });
 
 type Ordered = Record<string, unknown>;
