@@ -59,7 +59,8 @@ function rtspHost(entry: CameraEntry): string {
   return new URL(entry.connection.baseUrl).hostname;
 }
 
-async function rtspBase(entry: CameraEntry, signal: AbortSignal): Promise<{ base: string; enabled: boolean }> {
+/** `rtsp://host:port` of the camera (no credentials) and whether its RTSP server is on; ONVIF GetStreamUri uses it too. */
+export async function rtspBase(entry: CameraEntry, signal: AbortSignal): Promise<{ base: string; enabled: boolean }> {
   const doc = await entry.camera.getConfig('RTSP', { signal });
   const table = (doc.RTSP ?? {}) as Record<string, unknown>;
   const port = Number(table.Port);
