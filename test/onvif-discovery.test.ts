@@ -17,6 +17,8 @@ import { CameraRegistry } from '../gateway/cameras.ts';
 import { ConfigError, loadConfig } from '../gateway/config.ts';
 import { createLogger } from '../gateway/logger.ts';
 import { startSimulator, type Simulator } from '../simulator/server.ts';
+import { op, soapCall } from './onvif-client.ts';
+import { startStack, USERS } from './stack.ts';
 
 const HTTP_PORT = 18_080;
 const logger = createLogger('silent', new Writable({ write: (_c, _e, done) => done() }));
@@ -316,6 +318,44 @@ describe('WS-Discovery configuration', () => {
       assert.throws(() => loadConfig(['--config', file('onvif: { discovery: "no" }\n')], {}), ConfigError);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('WS-Discovery and the device service', () => {
+  test('NonDiscoverable cameras do not answer; added scopes are matched and raise MetadataVersion', async () => {
+    const stack = await startStack();
+    const d = await startDiscovery({ cameras: () => stack.cameras.list(), httpPort: HTTP_PORT, logger, port: 0, bindAddress: '127.0.0.1', multicast: false, maxReplyDelayMs: 0 });
+    const c = await client();
+    const device = (name: string, inner: string) => soapCall(stack.app, op('tds', NS.tds, name, inner), { user: USERS.admin });
+    const probe = async (scopes = ''): Promise<Match[]> => {
+      const start = c.received.length;
+      await c.send(probeXml(`uuid:${randomUUID()}`, `<d:Probe xmlns:d="${WSD.discovery}"><d:Scopes>${scopes}</d:Scopes></d:Probe>`), d.port);
+      await settle();
+      await settle();
+      return c.received.slice(start).flatMap(readMatches);
+    };
+    try {
+      const before = await probe();
+      assert.equal(before.length, 1);
+      const version = Number(before[0]!.metadataVersion);
+      assert.equal((await probe('onvif://www.onvif.org/location/lobby-east')).length, 0);
+
+      assert.equal((await device('AddScopes', '<tds:ScopeItem>onvif://www.onvif.org/location/lobby-east</tds:ScopeItem>')).status, 200);
+      const added = await probe('onvif://www.onvif.org/location/lobby-east');
+      assert.equal(added.length, 1);
+      assert.ok(Number(added[0]!.metadataVersion) > version, 'MetadataVersion grows with a scope change');
+
+      assert.equal((await device('SetDiscoveryMode', '<tds:DiscoveryMode>NonDiscoverable</tds:DiscoveryMode>')).status, 200);
+      assert.equal((await probe()).length, 0);
+      assert.equal((await device('SetDiscoveryMode', '<tds:DiscoveryMode>Discoverable</tds:DiscoveryMode>')).status, 200);
+      assert.equal((await probe()).length, 1);
+    } finally {
+      await device('RemoveScopes', '<tds:ScopeItem>onvif://www.onvif.org/location/lobby-east</tds:ScopeItem>');
+      await device('SetDiscoveryMode', '<tds:DiscoveryMode>Discoverable</tds:DiscoveryMode>');
+      c.socket.close();
+      await d.stop();
+      await stack.close();
     }
   });
 });

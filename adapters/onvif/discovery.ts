@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { CameraEntry } from '../../gateway/cameras.ts';
 import type { Logger } from '../../gateway/logger.ts';
-import * as device from './device.ts';
+import { discoveryChanges, discoveryModeOf, scopesOf } from './device.ts';
 import { endpointReference } from './identity.ts';
 import { NS } from './soap.ts';
 import { child, el, parseXml, renderXml, type XmlChild, type XmlNode } from './xml.ts';
@@ -70,26 +70,8 @@ export interface Discovery {
   stop(): Promise<void>;
 }
 
-type DeviceHooks = {
-  scopesOf?: (entry: CameraEntry) => readonly string[] | Promise<readonly string[]>;
-  discoveryModeOf?: (entry: CameraEntry) => string | Promise<string>;
-};
-// The device service owns scopes and the discovery mode; until it exports them, defaults apply.
-const hooks = device as unknown as DeviceHooks;
-
-export async function scopesFor(entry: CameraEntry): Promise<string[]> {
-  if (hooks.scopesOf) return [...(await hooks.scopesOf(entry))];
-  return [
-    'onvif://www.onvif.org/Profile/Streaming',
-    'onvif://www.onvif.org/Profile/T',
-    `onvif://www.onvif.org/hardware/${encodeURIComponent(entry.model)}`,
-    `onvif://www.onvif.org/name/${encodeURIComponent(entry.id)}`,
-  ];
-}
-
-async function discoverable(entry: CameraEntry): Promise<boolean> {
-  return !hooks.discoveryModeOf || (await hooks.discoveryModeOf(entry)) !== 'NonDiscoverable';
-}
+// The device service owns scopes and the discovery mode (SetScopes, SetDiscoveryMode).
+const discoverable = (entry: CameraEntry): boolean => discoveryModeOf(entry) !== 'NonDiscoverable';
 
 export async function startDiscovery(options: DiscoveryOptions): Promise<Discovery> {
   const { logger } = options;
@@ -104,6 +86,8 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
   const recent = new Map<string, number>();
   let budget = { second: 0, used: 0 };
   const timers = new Set<NodeJS.Timeout>();
+  // MetadataVersion grows when a camera's scopes or discovery mode change (clients re-read then).
+  const metadataVersions = new Map<string, number>();
   let closed = false;
 
   const socket = createSocket({ type: 'udp4', reuseAddr: true });
@@ -137,9 +121,9 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
   const describe = async (entry: CameraEntry, host: string): Promise<XmlChild[]> => [
     el('a:EndpointReference', el('a:Address', endpointReference(entry.id))),
     el('d:Types', TYPES.map((t) => t.qname).join(' ')),
-    el('d:Scopes', (await scopesFor(entry)).join(' ')),
+    el('d:Scopes', scopesOf(entry).join(' ')),
     el('d:XAddrs', xaddrOf(entry, host)),
-    el('d:MetadataVersion', 1),
+    el('d:MetadataVersion', metadataVersions.get(entry.id) ?? 1),
   ];
 
   const send = (xml: string, address: string, toPort: number): Promise<void> =>
@@ -151,9 +135,9 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
     });
 
   /** Multicasts one announcement per local IPv4 address, each naming its own address in XAddrs. */
-  const announce = async (entry: CameraEntry, kind: 'Hello' | 'Bye'): Promise<void> => {
+  const announce = async (entry: CameraEntry, kind: 'Hello' | 'Bye', force = false): Promise<void> => {
     if (!multicast || closed) return;
-    if (!(await discoverable(entry))) return;
+    if (!force && !discoverable(entry)) return;
     for (const address of announceAddresses(options)) {
       try {
         socket.setMulticastInterface(address);
@@ -176,8 +160,8 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
     const host = options.httpHost && !isWildcard(options.httpHost) ? options.httpHost : await localAddressTowards(rinfo.address);
     for (const entry of options.cameras()) {
       if (closed) return;
-      if (!(await discoverable(entry))) continue;
-      if (!typesMatch(probe.types) || !scopesMatch(probe, await scopesFor(entry))) continue;
+      if (!discoverable(entry)) continue;
+      if (!typesMatch(probe.types) || !scopesMatch(probe, scopesOf(entry))) continue;
       const header = [
         el('a:MessageID', `urn:uuid:${randomUUID()}`),
         probe.messageId ? el('a:RelatesTo', probe.messageId) : undefined,
@@ -212,6 +196,15 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
     timers.add(timer);
   });
 
+  // Scopes changed: Hello with a new MetadataVersion; the camera left discoverable mode: Bye.
+  const onChange = (cameraId: string) => {
+    const entry = options.cameras().find((e) => e.id === cameraId);
+    if (!entry) return;
+    metadataVersions.set(cameraId, (metadataVersions.get(cameraId) ?? 1) + 1);
+    announce(entry, discoverable(entry) ? 'Hello' : 'Bye', true).catch((err: unknown) => logger.debug({ err }, 'ws-discovery announce failed'));
+  };
+  discoveryChanges.on('change', onChange);
+
   for (const entry of options.cameras()) await announce(entry, 'Hello').catch(() => {});
   logger.info({ port, multicast }, 'ws-discovery listening');
 
@@ -221,6 +214,7 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
     bye: (entry) => announce(entry, 'Bye'),
     stop: async () => {
       if (closed) return;
+      discoveryChanges.off('change', onChange);
       for (const entry of options.cameras()) await announce(entry, 'Bye').catch(() => {});
       closed = true;
       for (const t of timers) clearTimeout(t);
