@@ -7263,6 +7263,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "id": "cam2",
+                 *       "url": "http://192.0.2.11",
+                 *       "username": "admin",
+                 *       "password": "camera-password",
+                 *       "model": "WV-V2530LK",
+                 *       "name": "Back door"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CameraCreate"];
             };
         };
@@ -7328,6 +7338,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "url": "http://192.0.2.11:8080",
+                 *       "username": "admin",
+                 *       "password": "camera-password",
+                 *       "model": "WV-V1330LK",
+                 *       "name": "Back door"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CameraReplace"];
             };
         };
@@ -7393,6 +7412,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "password": "new-camera-password"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CameraPatch"];
             };
         };
