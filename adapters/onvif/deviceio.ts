@@ -8,6 +8,7 @@
 import type { CameraEntry } from '../../gateway/cameras.ts';
 import { counts, list, obj, optionalConfig, str } from './camera-facts.ts';
 import { invalidArg, NS } from './soap.ts';
+import { tokens } from './topics.ts';
 import type { OnvifContext, OnvifOperation, OnvifService } from './service.ts';
 import { child, el, textAt, type XmlNode, type XmlOut } from './xml.ts';
 
@@ -141,6 +142,14 @@ export const deviceIoService: OnvifService = {
         const relay = child(request, 'RelayOutput');
         await setRelaySettings(relay?.attrs.get('token'), child(relay, 'Properties'), ctx);
         return el('tmd:SetRelayOutputSettingsResponse');
+      },
+    },
+    {
+      name: 'GetVideoSources',
+      access: 'viewer',
+      handle: async (_request, ctx) => {
+        const n = await counts.videoSources(ctx.entry);
+        return el('tmd:GetVideoSourcesResponse', [...Array(n).keys()].map((i) => el('tmd:Token', tokens.videoSource(i + 1))));
       },
     },
     {
