@@ -10,6 +10,9 @@ import { parse } from 'yaml';
 import { existingHub, hubFor } from '../adapters/events/hub.ts';
 import { CameraFile } from '../gateway/camera-file.ts';
 import { persistCamerasTo, retired } from '../gateway/fleet.ts';
+import { loadConfig } from '../gateway/config.ts';
+import { startGateway } from '../gateway/gateway.ts';
+import { createLogger } from '../gateway/logger.ts';
 import { isProblem } from '../gateway/problems.ts';
 import { startSimulator, type Simulator } from '../simulator/server.ts';
 import { basic, startStack, USERS, type Stack } from './stack.ts';
@@ -295,5 +298,58 @@ describe('fleet: cameras at run time', () => {
       assert.ok(!everything.includes(secret), `an answer contains ${secret}`);
       assert.ok(!logs.includes(secret), `a log line contains ${secret}`);
     }
+  });
+});
+
+describe('fleet: a gateway started from a YAML file and CAMERA_URL', () => {
+  let sim: Simulator;
+  let dir: string;
+  let file: string;
+  let stop: () => Promise<void>;
+  let url: string;
+  const auth = basic({ name: 'admin', password: 'gw-admin-secret-1' });
+
+  before(async () => {
+    sim = await startSimulator({ username: 'admin', password: SIM2_PASSWORD });
+    dir = await mkdtemp(join(tmpdir(), 'camgate-gw-'));
+    file = join(dir, 'camgate.yaml');
+    await writeFile(file, `# the lobby camera\ncameras:\n  - id: lobby # keep\n    url: http://admin:${SIM2_PASSWORD}@${new URL(sim.url).host}\n    model: WV-V2530LK\n`);
+    const config = loadConfig(['--config', file], {
+      CAMGATE_ADMIN_PASSWORD: 'gw-admin-secret-1', HOST: '127.0.0.1', PORT: '0',
+      CAMERA_URL: `http://admin:${SIM2_PASSWORD}@${new URL(sim.url).host}`, CAMERA_ID: 'envcam',
+    });
+    const gw = await startGateway(config, createLogger('silent'));
+    stop = gw.stop;
+    url = gw.url;
+  });
+
+  after(async () => {
+    await stop();
+    await sim.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('cameras from the file are persisted, the CAMERA_URL camera is not; a change of each goes where it lives', async () => {
+    const list = await request(url).get('/api/v1/cameras').set('Authorization', auth);
+    assert.equal(list.status, 200, list.text);
+    assert.deepEqual(list.body.items.map((c: { id: string; persisted: boolean }) => [c.id, c.persisted]), [['lobby', true], ['envcam', false]]);
+
+    const env = await request(url).patch('/api/v1/cameras/envcam').set('Authorization', auth).send({ name: 'From the environment' });
+    assert.equal(env.status, 200, env.text);
+    assert.equal(env.body.persisted, false);
+    assert.doesNotMatch(await readFile(file, 'utf8'), /envcam|From the environment/);
+
+    const lobby = await request(url).patch('/api/v1/cameras/lobby').set('Authorization', auth).send({ name: 'Lobby' });
+    assert.equal(lobby.status, 200, lobby.text);
+    assert.equal(lobby.body.persisted, true);
+    const text = await readFile(file, 'utf8');
+    assert.match(text, /# the lobby camera/);
+    assert.match(text, /id: lobby # keep/);
+    // The credentials leave the URL for their own keys.
+    assert.deepEqual(parse(text).cameras, [{ id: 'lobby', url: sim.url, model: 'WV-V2530LK', username: 'admin', password: SIM2_PASSWORD, name: 'Lobby' }]);
+    const general = await request(url).get('/api/v1/cameras/lobby/system/general').set('Authorization', auth);
+    assert.equal(general.status, 200, general.text);
+    const reloaded = loadConfig(['--config', file], {});
+    assert.deepEqual(reloaded.cameras.map((c) => [c.id, c.baseUrl, c.username, c.password, c.name]), [['lobby', sim.url, 'admin', SIM2_PASSWORD, 'Lobby']]);
   });
 });
