@@ -295,6 +295,35 @@ describe('ONVIF events: pull points', () => {
     assert.deepEqual(none.subcodes, ['ter:InvalidArgVal', 'wsnt:TopicNotSupportedFault']);
   });
 
+  it('pull points are limited per camera; a full queue drops its oldest messages', async () => {
+    const max = eventSettings.maxPullPoints;
+    const queue = eventSettings.maxQueue;
+    eventSettings.maxPullPoints = 2;
+    eventSettings.maxQueue = 4;
+    try {
+      const a = await createPull();
+      const b = await createPull();
+      const refused = await call(tev('CreatePullPointSubscription'));
+      assert.equal(refused.status, 500);
+      assert.deepEqual(refused.subcodes, ['ter:Action', 'wsnt:SubscribeCreationFailedFault']);
+      await pull(a.path);
+      for (let i = 0; i < 5; i++) {
+        stack.sim.raiseEvent('VideoLoss', 'Start', 0);
+        stack.sim.raiseEvent('VideoLoss', 'Stop', 0);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await pull(a.path, 'PT1S');
+      assert.equal(r.messages.length, 4);
+      // The newest survive: the last one is the final Stop.
+      assert.deepEqual(r.messages.at(-1)!.data, { State: 'false' });
+      await call(wsnt('Unsubscribe'), a.path);
+      await call(wsnt('Unsubscribe'), b.path);
+    } finally {
+      eventSettings.maxPullPoints = max;
+      eventSettings.maxQueue = queue;
+    }
+  });
+
   it('20 subscriptions share one upstream attach and all get the event', async () => {
     const paths: string[] = [];
     for (let i = 0; i < 20; i++) paths.push((await createPull()).path);
@@ -367,6 +396,22 @@ describe('ONVIF events: Basic Notification', () => {
     assert.equal(pullIt.status, 400, 'a push subscription has no pull point');
     assert.equal((await call(wsnt('Unsubscribe'), path)).status, 200);
     assert.equal(eventServiceState().pushSubscriptions, 0);
+  });
+
+  it('a SOAP 1.1 subscriber gets SOAP 1.1 Notify messages', async () => {
+    const before = received.length;
+    const res = await request(`${origin}/onvif/cam1/events_service`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/xml; charset=utf-8' },
+      body: envelope(wsnt('Subscribe', `<wsnt:ConsumerReference><wsa:Address xmlns:wsa="${NS.wsa}">${consumerUrl}/v11</wsa:Address></wsnt:ConsumerReference>`), { user: USERS.viewer, version: '1.1' }),
+    });
+    const a = readAnswer(res.statusCode, res.headers, await res.body.text());
+    assert.equal(a.status, 200, a.text);
+    await waitFor(() => received.length > before, 5000, 'the first Notify');
+    assert.match(received[before]!.contentType, /^text\/xml/);
+    assert.equal(received[before]!.path, '/v11');
+    const address = child(child(a.body, 'SubscriptionReference', NS.wsnt), 'Address', NS.wsa)!.text;
+    assert.equal((await call(wsnt('Unsubscribe'), address.slice(`${origin}/onvif/cam1/`.length))).status, 200);
   });
 
   it('a consumer that keeps failing loses its subscription', async () => {

@@ -17,10 +17,10 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { Agent, request } from 'undici';
 import type { CameraEntry } from '../../gateway/cameras.ts';
-import { parseKeyValue } from '../cgi/codec.ts';
 import { hubFor, type GatewayEvent, type Subscription as HubSubscription } from '../events/hub.ts';
+import { counts } from './camera-facts.ts';
 import type { OnvifContext, OnvifService } from './service.ts';
-import { invalidArg, NS, OnvifFault, renderEnvelope } from './soap.ts';
+import { CONTENT_TYPE, invalidArg, NS, OnvifFault, renderEnvelope, type SoapVersion } from './soap.ts';
 import { DIALECT, matchTopics, TopicFilterError, TOPICS, topicNsAttrs, topicsOfCode, topicSet, type TopicDef } from './topics.ts';
 import { child, children, el, parseDuration, utcDateTime, type XmlNode, type XmlOut } from './xml.ts';
 
@@ -83,6 +83,8 @@ class EventSubscription {
     public periodMs: number,
     readonly changedOnly: boolean,
     readonly consumer: string | undefined,
+    /** Notify goes out in the SOAP version the Subscribe came in. */
+    readonly version: SoapVersion,
   ) {}
 
   get ready(): boolean { return this.early === undefined; }
@@ -160,37 +162,23 @@ function startReaper(): void {
 
 // ---------------------------------------------------------------- current state
 
-const slotCache = new WeakMap<CameraEntry, { at: number; input: number; output: number }>();
-const SLOT_TTL_MS = 300_000;
-
-/** Alarm input and output counts (vendor §4.9.4, §4.9.5); 0 when the camera does not say. */
-async function slots(entry: CameraEntry): Promise<{ input: number; output: number }> {
-  const cached = slotCache.get(entry);
-  if (cached && Date.now() - cached.at < SLOT_TTL_MS) return cached;
-  const read = async (action: string): Promise<number> => {
-    try {
-      const { doc } = parseKeyValue(await entry.camera.call('/cgi-bin/alarm.cgi', [['action', action]]));
-      const n = Number(typeof doc.result === 'string' ? doc.result.trim() : NaN);
-      return Number.isInteger(n) && n >= 0 && n <= 64 ? n : 0;
-    } catch {
-      return 0;
-    }
-  };
-  const value = { at: Date.now(), input: await read('getInSlots'), output: await read('getOutSlots') };
-  slotCache.set(entry, value);
-  return value;
+/** Video sources, alarm inputs and outputs (vendor §4.9.4, §4.9.5); a count the camera does not give is 0. */
+async function instanceCounts(entry: CameraEntry): Promise<{ video: number; input: number; output: number }> {
+  const read = (count: (e: CameraEntry) => Promise<number>): Promise<number> => count(entry).catch(() => 0);
+  const [video, input, output] = await Promise.all([read(counts.videoSources), read(counts.alarmInputs), read(counts.alarmOutputs)]);
+  return { video: Math.max(1, video), input, output };
 }
 
 /** Initialized messages for every instance of the subscription's topics, from the hub's state. */
 async function stateMessages(sub: EventSubscription): Promise<Message[]> {
   const active = hubFor(sub.entry).currentState();
-  const counts = await slots(sub.entry);
+  const n = await instanceCounts(sub.entry);
   const utc = Date.now();
   const out: Message[] = [];
   for (const topic of TOPICS) {
     if (!sub.topics.has(topic)) continue;
     const channels = new Set<number>();
-    const base = topic.instances === 'video' ? 1 : topic.instances === 'input' ? counts.input : topic.instances === 'output' ? counts.output : 0;
+    const base = topic.instances === 'video' ? n.video : topic.instances === 'input' ? n.input : topic.instances === 'output' ? n.output : 0;
     for (let c = 1; c <= base; c++) channels.add(c);
     const on = new Set(active.filter((a) => topic.codes.includes(a.code)).map((a) => a.channel));
     for (const c of on) channels.add(c);
@@ -271,7 +259,7 @@ function create(ctx: OnvifContext, request: XmlNode, kind: Kind, consumer: strin
   const changedOnly = child(child(request, 'SubscriptionPolicy'), 'ChangedOnly', NS.tev) !== undefined;
   const id = randomBytes(16).toString('hex');
   const address = `${ctx.origin}/onvif/${ctx.entry.id}/subscription/${id}`;
-  const sub = new EventSubscription(id, kind, ctx.entry, address, topics, term?.at ?? now + periodMs, periodMs, changedOnly, consumer);
+  const sub = new EventSubscription(id, kind, ctx.entry, address, topics, term?.at ?? now + periodMs, periodMs, changedOnly, consumer, ctx.version);
   subscriptions.set(id, sub);
   startReaper();
   const codes = [...new Set([...topics].flatMap((t) => t.codes))];
@@ -402,14 +390,14 @@ async function sendNotify(sub: EventSubscription, batch: Message[]): Promise<boo
     el('wsa:Action', 'http://docs.oasis-open.org/wsn/bw-2/NotificationConsumer/Notify'),
     el('wsa:To', sub.consumer!),
   ];
-  const xml = renderEnvelope('1.2', body, header);
+  const xml = renderEnvelope(sub.version, body, header);
   try {
     const ip = new URL(sub.consumer!).hostname.replace(/^\[|\]$/g, '');
     if (isIP(ip) && forbiddenAddress(ip) && !eventSettings.allowLinkLocalConsumers) return false;
     const res = await request(sub.consumer!, {
       method: 'POST',
       dispatcher: notifyAgent,
-      headers: { 'content-type': 'application/soap+xml; charset=utf-8' },
+      headers: { 'content-type': CONTENT_TYPE[sub.version] },
       body: xml,
       headersTimeout: eventSettings.notifyTimeoutMs,
       bodyTimeout: eventSettings.notifyTimeoutMs,

@@ -5,7 +5,7 @@ import { NS } from './soap.ts';
 import { el, type XmlOut } from './xml.ts';
 
 /** Topics without an ONVIF equivalent live in camgate's own topic namespace. */
-export const CAMGATE_TOPICS_NS = 'http://www.camgate.dev/ver10/topics';
+export const CAMGATE_TOPICS_NS = 'https://camgate.dev/ver10/topics';
 export const CAMGATE_TOPICS_PREFIX = 'tcg';
 
 export const DIALECT = {
