@@ -2,7 +2,7 @@
 // the listener, the validator warm-up before /readyz says ready, and a graceful stop.
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { request } from 'undici';
 import { closeAll as closeEventStreams } from '../adapters/events/hub.ts';
 import { closeAllFinders } from '../adapters/rest/finders.ts';
@@ -30,7 +30,17 @@ export interface RunningGateway {
 
 export const SHUTDOWN_DEADLINE_MS = 15_000;
 
-export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+/** Explicit limits against slow clients (slowloris) instead of Node's defaults; tests shorten them. */
+export const SERVER_TIMEOUTS = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  /** How often Node checks the two above (its default, 30 s, would let a slow client stay 40 s). */
+  checkIntervalMs: 1_000,
+};
+export type ServerTimeouts = typeof SERVER_TIMEOUTS;
+
+export async function startGateway(config: GatewayConfig, logger: Logger, timeouts: Partial<ServerTimeouts> = {}): Promise<RunningGateway> {
   const spec = loadSpec();
   const cameras = new CameraRegistry({ logger });
   // Cameras added, changed or removed at run time go back to the YAML file, when there is one.
@@ -58,11 +68,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     isReady: () => ready,
     rateLimiter: new RateLimiter(config.rateLimits ?? {}),
   });
-  const server = await listen(app, config.port, config.host);
-  // Explicit limits against slow clients (slowloris) instead of Node's defaults.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 60_000;
-  server.keepAliveTimeout = 5_000;
+  const server = await listen(app, config.port, config.host, { ...SERVER_TIMEOUTS, ...timeouts });
   const address = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
@@ -101,9 +107,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   return { url, server, cameras, simulator, warmed, stop };
 }
 
-function listen(app: ReturnType<typeof buildApp>, port: number, host: string): Promise<Server> {
+function listen(app: ReturnType<typeof buildApp>, port: number, host: string, t: ServerTimeouts): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
+    const server = createServer({
+      headersTimeout: t.headersTimeoutMs,
+      requestTimeout: t.requestTimeoutMs,
+      keepAliveTimeout: t.keepAliveTimeoutMs,
+      connectionsCheckingInterval: t.checkIntervalMs,
+    }, app);
+    server.listen(port, host);
     server.once('listening', () => resolve(server));
     server.once('error', reject);
   });

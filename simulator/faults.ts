@@ -1,7 +1,7 @@
 // Switches that make the simulator misbehave the way cameras do in the field.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { cameraError, type Reply } from './replies.ts';
+import { cameraError, TEXT_PLAIN, type Reply } from './replies.ts';
 
 export interface Faults {
   latencyMs: number;              // delay before every answer
@@ -12,6 +12,7 @@ export interface Faults {
   maxConnections: number;         // 0 = no cap; connections over the cap get 401 + challenge (field behaviour)
   errorId: number | null;         // answer `Error\r\nErrorID=n, Detail=...` to requests matching errorMatch
   errorMatch: string;             // substring of the raw request URL ('' = every request)
+  rawBody: string | Buffer | null; // answer authorized requests matching errorMatch with these exact bytes (200, text/plain)
   // Event streams (eventManager.cgi?action=attach):
   streamStall: boolean;           // attached streams go silent (no events, no heartbeats), connection kept
   streamMalformed: boolean;       // `-- myboundary ` spacing, wrong Content-Length, junk lines between parts
@@ -23,7 +24,7 @@ export interface Faults {
 export function defaultFaults(): Faults {
   return {
     latencyMs: 0, hang: false, drop: false, unauthorizedStorm: false, newNoncePerResponse: false,
-    maxConnections: 0, errorId: null, errorMatch: '',
+    maxConnections: 0, errorId: null, errorMatch: '', rawBody: null,
     streamStall: false, streamMalformed: false, streamSplitChunks: false, streamStrayStatusLine: false, streamReset: false,
   };
 }
@@ -41,11 +42,14 @@ export function drop(socket: Socket): void {
   socket.destroy();
 }
 
-// An injected camera error answers authorized requests whose raw URL contains errorMatch.
+// An injected camera error (or raw body: hostile or broken firmware output) answers authorized
+// requests whose raw URL contains errorMatch.
 export function injectedError(faults: Faults, rawUrl: string): Reply | null {
-  if (faults.errorId === null || faults.errorId === undefined) return null;
+  const raw = faults.rawBody ?? null;
+  if ((faults.errorId === null || faults.errorId === undefined) && raw === null) return null;
   if (!rawUrl.includes(faults.errorMatch ?? '')) return null;
-  return cameraError(faults.errorId);
+  if (raw !== null) return { status: 200, headers: { 'Content-Type': TEXT_PLAIN }, body: raw };
+  return cameraError(faults.errorId!);
 }
 
 // Delays an answer; the timer is tracked so close() can cancel it.
@@ -80,6 +84,10 @@ export function mergeFaults(target: Faults, patch: unknown): string[] {
       case 'errorMatch':
         if (typeof value === 'string') next.errorMatch = value;
         else errors.push('errorMatch: expected a string');
+        break;
+      case 'rawBody':
+        if (value === null || typeof value === 'string') next.rawBody = value;
+        else errors.push('rawBody: expected null or a string');
         break;
       default:
         errors.push(`${key}: unknown fault`);

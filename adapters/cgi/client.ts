@@ -115,6 +115,24 @@ class NoAnswer extends Error {
   constructor(readonly original: unknown) { super('no answer'); }
 }
 
+// A CGI text answer is a few kB (a whole config dump a few hundred); anything near this is broken
+// or hostile firmware, refused before it is buffered whole. Downloads go through stream().
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+async function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > cap) {
+      body.destroy();
+      throw new ProblemError('CAMERA_PROTOCOL_ERROR', { detail: `The camera answer exceeds ${cap} bytes` });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 const MAX_ROUNDS = 6;
 // When the refused connection was our only one, other clients hold the camera's connections.
@@ -286,7 +304,7 @@ export class CameraClient {
       const res = await this.perform(call);
       let body: string;
       try {
-        body = await res.body.text();
+        body = await readCapped(res.body, MAX_ANSWER_BYTES);
       } catch (err) {
         throw this.failure(call, err);
       } finally {
