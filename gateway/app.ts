@@ -12,6 +12,7 @@ import { ProblemError, isProblem, type FieldError } from './problems.ts';
 import { createMetrics, metricsEndpoint, type Metrics } from './metrics.ts';
 import type { LoadedSpec, Operation } from './spec.ts';
 import { operationValidator } from './validator.ts';
+import { RouteIndex } from './route-index.ts';
 import { RateLimiter, rateLimitUser } from './rate-limit.ts';
 import { onvifRouter, type OnvifRouter } from '../adapters/onvif/router.ts';
 import { onvifServices } from '../adapters/onvif/services.ts';
@@ -142,7 +143,10 @@ function mountOperations(router: express.Router, deps: AppDeps): void {
       return entry.camera;
     },
     warn: (details, message) => deps.logger.warn(details, message),
+    validateResponses: deps.validateResponses === true,
   };
+  const index = new RouteIndex();
+  router.use(index.dispatch);
   for (const op of spec.operations) {
     let handler: OperationHandler;
     if (op.handler) {
@@ -155,13 +159,15 @@ function mountOperations(router: express.Router, deps: AppDeps): void {
       throw new Error(`${op.operationId} has neither x-cgi nor x-handler`);
     }
     // The route is the operation: its role check, its validator and its handler, in that order.
-    router[op.method](expressPath(op.path), authorize(op), ...operationValidator(spec, op, deps.validateResponses === true), ...rateLimit(op, limiter, deps.cameras), (req: Request, res: Response) => {
+    const chain: RequestHandler[] = [authorize(op), ...operationValidator(spec, op, deps.validateResponses === true), ...rateLimit(op, limiter, deps.cameras), (req: Request, res: Response) => {
       if (req.warmup) {
         res.status(204).end();
         return undefined;
       }
       return handler(req, res);
-    });
+    }];
+    index.add(op.method, op.path, chain);
+    router[op.method](expressPath(op.path), ...chain);
   }
   // A known path with a method the document does not have.
   const methods = new Map<string, string[]>();

@@ -40,6 +40,7 @@ function preview(text: string, start: number, end: number): string {
 }
 
 let lastDotAt = -1; // where tokenizeKey found the last '.', for the prefix cache
+let lastOpenAt = -1; // where tokenizeKey found the last '[', for the index prefix cache
 let indexSum = 0; // bound of the holes a key can add, for the hole budget
 
 /**
@@ -49,6 +50,7 @@ let indexSum = 0; // bound of the holes a key can add, for the hole budget
 function tokenizeKey(text: string, start: number, end: number, out: Segment[]): string | null {
   out.length = 0;
   lastDotAt = -1;
+  lastOpenAt = -1;
   indexSum = 0;
   let i = start;
   for (;;) {
@@ -64,6 +66,7 @@ function tokenizeKey(text: string, start: number, end: number, out: Segment[]): 
     out.push(name);
     while (i < end && isBlank(text.charCodeAt(i))) i++;
     while (i < end && text.charCodeAt(i) === OPEN) {
+      lastOpenAt = i;
       i++;
       while (i < end && isBlank(text.charCodeAt(i))) i++;
       const digitsStart = i;
@@ -104,6 +107,10 @@ export function parseKeyValue(text: string): ParseResult {
   let holes = 0;
   let cachePrefix = '';
   let cacheContainer: { [key: string]: CgiNode } | null = null;
+  // The same for lines that end in an index (`...TimeSection[1][0]`, `...[1][1]`): the text
+  // before the last '[' names the array; a line that appends to it takes this way.
+  let indexPrefix = '';
+  let indexContainer: CgiNode[] | null = null;
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let line = 0;
 
@@ -158,6 +165,32 @@ export function parseKeyValue(text: string): ParseResult {
           const name = text.slice(s, e);
           if (!FORBIDDEN.has(name) && !Object.hasOwn(cacheContainer, name)) {
             cacheContainer[name] = text.slice(eq + 1, valueEnd);
+            continue;
+          }
+        }
+      }
+    }
+
+    if (indexContainer !== null) {
+      const at = lineStart + indexPrefix.length;
+      if (at < eq && text.charCodeAt(at) === OPEN && text.startsWith(indexPrefix, lineStart)) {
+        let s = at + 1;
+        while (s < eq && isBlank(text.charCodeAt(s))) s++;
+        let e = s;
+        let index = 0;
+        while (e < eq && e - s < 6) {
+          const c = text.charCodeAt(e);
+          if (c < 48 || c > 57) break;
+          index = index * 10 + (c - 48);
+          e++;
+        }
+        let t = e;
+        while (t < eq && isBlank(text.charCodeAt(t))) t++;
+        if (e > s && t < eq && text.charCodeAt(t) === CLOSE) {
+          t++;
+          while (t < eq && isBlank(text.charCodeAt(t))) t++;
+          if (t === eq && index === indexContainer.length && index <= MAX_INDEX) {
+            indexContainer.push(text.slice(eq + 1, valueEnd));
             continue;
           }
         }
@@ -227,6 +260,9 @@ export function parseKeyValue(text: string): ParseResult {
     else if (lastDotAt >= 0 && typeof segments[last] === 'string' && !Array.isArray(container)) {
       cachePrefix = text.slice(lineStart, lastDotAt);
       cacheContainer = container;
+    } else if (lastOpenAt >= 0 && typeof segments[last] === 'number' && Array.isArray(container)) {
+      indexPrefix = text.slice(lineStart, lastOpenAt);
+      indexContainer = container;
     }
   }
   if (dropped > 0) warnings.push(`${dropped} more warnings not shown`);
@@ -312,7 +348,8 @@ function writeNode(node: CgiNode, key: string, out: string[]): void {
 // Typing by the response schema: never by guessing from the value.
 
 function escapePointer(segment: string | number): string {
-  return typeof segment === 'number' ? String(segment) : segment.replaceAll('~', '~0').replaceAll('/', '~1');
+  if (typeof segment === 'number') return String(segment);
+  return segment.includes('~') || segment.includes('/') ? segment.replaceAll('~', '~0').replaceAll('/', '~1') : segment;
 }
 
 function quoteRaw(raw: string): string {
@@ -326,9 +363,22 @@ const MAX_DEPTH = 64;
 
 interface Ctx {
   resolveRef: (ref: string) => JsonSchema;
+  /** Resolved schemas of this resolver (a schema's $ref means what its document says). */
+  derefs: WeakMap<JsonSchema, JsonSchema>;
 }
 
+// A schema's resolved form and its types, per schema object: an answer types thousands of
+// values against the same few schemas. The document's schemas are not changed after loading.
+const derefCaches = new WeakMap<Ctx['resolveRef'], WeakMap<JsonSchema, JsonSchema>>();
+const typesCache = new WeakMap<JsonSchema, string[] | null>();
+
 function deref(schema: JsonSchema, ctx: Ctx): JsonSchema {
+  let s = ctx.derefs.get(schema);
+  if (s === undefined) ctx.derefs.set(schema, (s = derefUncached(schema, ctx)));
+  return s;
+}
+
+function derefUncached(schema: JsonSchema, ctx: Ctx): JsonSchema {
   let s = schema;
   for (let n = 0; typeof s.$ref === 'string'; n++) {
     if (n > MAX_DEPTH) throw new Error(`$ref chain too deep at ${String(s.$ref)}`);
@@ -353,6 +403,12 @@ function deref(schema: JsonSchema, ctx: Ctx): JsonSchema {
 }
 
 function typesOf(s: JsonSchema): string[] | null {
+  let types = typesCache.get(s);
+  if (types === undefined) typesCache.set(s, (types = typesOfUncached(s)));
+  return types;
+}
+
+function typesOfUncached(s: JsonSchema): string[] | null {
   if (typeof s.type === 'string') return [s.type];
   if (Array.isArray(s.type)) return s.type.filter((t): t is string => typeof t === 'string');
   if (s.properties !== undefined || s.additionalProperties !== undefined) return ['object'];
@@ -510,7 +566,9 @@ export function typeBySchema(
   warnings: string[],
   pointer = '',
 ): unknown {
-  return typeNode(node, schema, { resolveRef }, warnings, pointer, 0);
+  let derefs = derefCaches.get(resolveRef);
+  if (derefs === undefined) derefCaches.set(resolveRef, (derefs = new WeakMap()));
+  return typeNode(node, schema, { resolveRef, derefs }, warnings, pointer, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
