@@ -216,6 +216,21 @@ describe('ONVIF events: pull points', () => {
     await call(wsnt('Unsubscribe'), path);
   });
 
+  it('a newer pull on the same subscription answers the older one empty', async () => {
+    const { path } = await createPull();
+    await pull(path);
+    const older = pull(path, 'PT20S');
+    await waitFor(() => eventServiceState().pendingPulls === 1, 2000, 'the first pull to be held');
+    const newer = pull(path, 'PT5S');
+    const first = await older;
+    assert.equal(first.messages.length, 0);
+    assert.ok(first.ms < 3000, `the older pull ended after ${first.ms} ms`);
+    stack.sim.raiseEvent('VideoLoss', 'Start', 0);
+    assert.ok((await newer).messages.some((m) => m.topic === 'tns1:VideoSource/SignalLoss'));
+    stack.sim.raiseEvent('VideoLoss', 'Stop', 0);
+    await call(wsnt('Unsubscribe'), path);
+  });
+
   it('Renew moves TerminationTime; Unsubscribe makes later pulls fault', async () => {
     const { path, answer } = await createPull('<tev:InitialTerminationTime>PT30S</tev:InitialTerminationTime>');
     const original = Date.parse(child(answer.body, 'TerminationTime', NS.wsnt)!.text);
@@ -384,6 +399,7 @@ describe('ONVIF events: Basic Notification', () => {
     assert.match(received[0]!.contentType, /^application\/soap\+xml/);
     const initial = messagesOf(received[0]!.body);
     assert.ok(initial.some((m) => m.topic === 'tns1:VideoSource/MotionAlarm' && m.op === 'Initialized'));
+    assert.ok(initial.some((m) => m.topic === 'tns1:Device/Trigger/DigitalInput' && m.op === 'Initialized'), 'the whole state in one Notify');
     const sizeBefore = received.length;
     stack.sim.raiseEvent('VideoMotion', 'Start', 0);
     await waitFor(() => received.length > sizeBefore, 2000, 'the Notify of a change');

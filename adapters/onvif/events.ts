@@ -70,6 +70,7 @@ class EventSubscription {
   closed = false;
   failures = 0;
   sending = false;
+  flushScheduled = false;
   retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -85,9 +86,8 @@ class EventSubscription {
     readonly consumer: string | undefined,
     /** Notify goes out in the SOAP version the Subscribe came in. */
     readonly version: SoapVersion,
+    readonly logger: OnvifContext['logger'],
   ) {}
-
-  get ready(): boolean { return this.early === undefined; }
 
   onEvent(e: GatewayEvent): void {
     if (e.action !== 'Start' && e.action !== 'Stop') return;
@@ -100,15 +100,20 @@ class EventSubscription {
 
   deliver(m: Message): void {
     if (this.closed) return;
-    if (this.early) { this.early.push(m); return; }
-    this.queue.push(m);
-    if (this.queue.length > eventSettings.maxQueue) {
-      const n = this.queue.length - eventSettings.maxQueue;
-      this.queue.splice(0, n);
+    const queue = this.early ?? this.queue;
+    queue.push(m);
+    if (queue.length > eventSettings.maxQueue) {
+      const n = queue.length - eventSettings.maxQueue;
+      queue.splice(0, n);
       eventStats.dropped += n;
     }
+    if (this.early) return;
     this.waiter?.wake('message');
-    if (this.kind === 'push') void flush(this);
+    if (this.kind === 'push' && !this.flushScheduled) {
+      // Messages queued in the same turn (a state dump, one camera event on two topics) go in one Notify.
+      this.flushScheduled = true;
+      setImmediate(() => { this.flushScheduled = false; void flush(this); });
+    }
   }
 
   /** Queues the Initialized state, then what arrived meanwhile. */
@@ -259,7 +264,7 @@ function create(ctx: OnvifContext, request: XmlNode, kind: Kind, consumer: strin
   const changedOnly = child(child(request, 'SubscriptionPolicy'), 'ChangedOnly', NS.tev) !== undefined;
   const id = randomBytes(16).toString('hex');
   const address = `${ctx.origin}/onvif/${ctx.entry.id}/subscription/${id}`;
-  const sub = new EventSubscription(id, kind, ctx.entry, address, topics, term?.at ?? now + periodMs, periodMs, changedOnly, consumer, ctx.version);
+  const sub = new EventSubscription(id, kind, ctx.entry, address, topics, term?.at ?? now + periodMs, periodMs, changedOnly, consumer, ctx.version, ctx.logger);
   subscriptions.set(id, sub);
   startReaper();
   const codes = [...new Set([...topics].flatMap((t) => t.codes))];
@@ -423,7 +428,11 @@ async function flush(sub: EventSubscription): Promise<void> {
       }
       sub.failures++;
       eventStats.notifyFailures++;
-      if (sub.failures >= eventSettings.notifyMaxFailures) { endSubscription(sub); return; }
+      if (sub.failures >= eventSettings.notifyMaxFailures) {
+        sub.logger.warn({ camera: sub.entry.id, consumer: new URL(sub.consumer!).host, failures: sub.failures }, 'ONVIF notification consumer keeps failing: subscription dropped');
+        endSubscription(sub);
+        return;
+      }
       // Kept for the retry (the state must not be lost), after a growing pause.
       sub.queue.unshift(...batch);
       sub.retryTimer = setTimeout(() => { sub.retryTimer = undefined; void flush(sub); }, eventSettings.notifyRetryMs * sub.failures);
