@@ -2,6 +2,7 @@
 // changed only when that worked, so the gateway and its YAML file never disagree; changes are
 // serialised per registry. Without a file (CAMERA_URL, the built-in simulator) they live in memory.
 import { closeAll as closeEventHubs } from '../adapters/events/hub.ts';
+import { closeMjpeg } from '../adapters/media/mjpeg.ts';
 import { closeCameraFinders } from '../adapters/rest/finders.ts';
 import type { CameraFile } from './camera-file.ts';
 import type { CameraEntry, CameraRegistry } from './cameras.ts';
@@ -118,6 +119,8 @@ function retire(cameras: CameraRegistry, entry: CameraEntry, when: 'now' | 'drai
   const run = (async () => {
     // Event subscribers are bound to the old entry's hub: end them (SSE clients reconnect to the new one).
     await closeEventHubs([entry]);
+    // MJPEG viewers end now instead of retrying a client that is going away; they reconnect to the new entry.
+    closeMjpeg(entry, new ProblemError(when === 'now' ? 'NOT_FOUND' : 'CAMERA_UNREACHABLE', { detail: when === 'now' ? `camera ${entry.id} was removed` : `camera ${entry.id} was reconfigured; retry` }));
     await Promise.race([closeCameraFinders(cameras, entry.id), delay(FINDER_RELEASE_MS)]);
     if (when === 'now') {
       await entry.client.close(new ProblemError('NOT_FOUND', { detail: `camera ${entry.id} was removed while this call was running` }));
@@ -125,7 +128,7 @@ function retire(cameras: CameraRegistry, entry: CameraEntry, when: 'now' | 'drai
     }
     const until = Date.now() + RETIRE_GRACE_MS;
     while ((entry.client.inFlight > 0 || entry.client.queued > 0) && Date.now() < until) await delay(50);
-    // What is left are long-lived streams (MJPEG, live video): they end here and their viewers reconnect.
+    // What is left are long-lived streams (live and playback video, audio): they end here and their clients reconnect.
     await entry.client.close(new ProblemError('CAMERA_UNREACHABLE', { detail: `camera ${entry.id} was reconfigured while this call was running; retry` }));
   })().catch(() => undefined);
   s.retiring.add(run);

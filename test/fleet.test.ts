@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { parse } from 'yaml';
 import { existingHub, hubFor } from '../adapters/events/hub.ts';
+import { mjpegStats } from '../adapters/media/mjpeg.ts';
 import { CameraFile } from '../gateway/camera-file.ts';
 import { persistCamerasTo, retired } from '../gateway/fleet.ts';
 import { loadConfig } from '../gateway/config.ts';
@@ -244,10 +245,14 @@ describe('fleet: cameras at run time', () => {
     }
   });
 
-  it('removing a camera ends its running calls and event subscribers, closes its client, and removes it from the file', async () => {
+  it('removing a camera ends its running calls, event subscribers and MJPEG viewers, closes its client, and removes it from the file', async () => {
     const entry = s.cameras.get('cam2')!;
     let subscriberClosed = false;
     hubFor(entry).subscribe({}, () => undefined, { onClose: () => { subscriberClosed = true; } });
+    const viewer = request(s.app).get('/api/v1/cameras/cam2/video/mjpeg').set('Authorization', admin).buffer(false).then((r) => r);
+    const watching = Date.now() + 5_000;
+    while (!(mjpegStats(entry)[0]?.framesSent ?? 0) && Date.now() < watching) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(mjpegStats(entry)[0]!.framesSent > 0, 'the viewer is watching');
     sim2.faults.hang = true;
     const started = Date.now();
     const hung = call(api().get('/api/v1/cameras/cam2/system/general').set('Authorization', admin));
@@ -261,6 +266,10 @@ describe('fleet: cameras at run time', () => {
     assert.ok(Date.now() - started < 1_400, 'ended by the removal, not by the 1.5 s timeout');
     assert.equal(subscriberClosed, true);
     assert.equal(existingHub(entry), undefined);
+    const watched = await viewer;
+    assert.equal(watched.status, 200);
+    assert.ok(Date.now() - started < 1_400, 'the MJPEG viewer ended with the removal, not after reconnect attempts');
+    assert.deepEqual(mjpegStats(entry), []);
     sim2.faults.hang = false;
 
     await new Promise((r) => setTimeout(r, 100));

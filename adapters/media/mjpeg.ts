@@ -264,6 +264,19 @@ class MjpegHub {
   }
 
   /** Ends one viewer's stream cleanly with the closing delimiter. */
+  /** The camera was removed or changed: viewers end now (watching ones on a boundary, waiting ones with the problem). */
+  end(problem: ProblemError): void {
+    for (const v of [...this.viewers]) {
+      if (v.started) {
+        this.finish(v);
+      } else {
+        this.viewers.delete(v);
+        v.settle(problem);
+      }
+    }
+    this.shutdown();
+  }
+
   private finish(v: Viewer): void {
     this.viewers.delete(v);
     v.pending = null;
@@ -315,6 +328,13 @@ function hubFor(entry: CameraEntry, channel: number, subtype: number): MjpegHub 
     byKey.set(key, hub);
   }
   return hub;
+}
+
+/** Ends every MJPEG viewer and upstream of a camera removed or changed at run time (instead of reconnect attempts). */
+export function closeMjpeg(entry: CameraEntry, problem: ProblemError): void {
+  const byKey = hubs.get(entry);
+  hubs.delete(entry);
+  for (const hub of [...(byKey?.values() ?? [])]) hub.end(problem);
 }
 
 /** The open hubs of one camera: for tests, benchmarks and health views. */
