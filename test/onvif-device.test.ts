@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { parseKeyValue } from '../adapters/cgi/codec.ts';
+import { cameraWallToUtc, dstActive, formatCameraTime, parseCameraTime, parsePosixTz, posixTz, ruleInstant, utcToCameraWall, zoneIndexOf, type Dst } from '../adapters/onvif/camera-time.ts';
 import { discoveryModeOf, scopesOf } from '../adapters/onvif/device.ts';
 import { derivedHwAddress, endpointReference } from '../adapters/onvif/identity.ts';
 import { NS } from '../adapters/onvif/soap.ts';
@@ -437,5 +438,58 @@ describe('ONVIF device service: two cameras of the same make', () => {
     const guids = refs.map((a) => textAt(ok(a, 'GetEndpointReference'), 'GUID'));
     assert.notEqual(guids[0], guids[1]);
     assert.deepEqual(guids, [endpointReference('cam1'), endpointReference('cam2')]);
+  });
+});
+
+describe('camera clock arithmetic (pure)', () => {
+  const noDst: Dst = { enabled: false, start: { Month: 3, Week: -1, Day: 0, Hour: 2, Minute: 0 }, end: { Month: 10, Week: -1, Day: 0, Hour: 3, Minute: 0 } };
+  const eu: Dst = { ...noDst, enabled: true };
+
+  it('finds DST boundaries by week day, last week and month day', () => {
+    assert.equal(ruleInstant(eu.start, 2024), Date.UTC(2024, 2, 31, 2, 0));
+    assert.equal(ruleInstant(eu.end, 2024), Date.UTC(2024, 9, 27, 3, 0));
+    assert.equal(ruleInstant({ Month: 11, Week: 1, Day: 0, Hour: 2, Minute: 0 }, 2024), Date.UTC(2024, 10, 3, 2, 0));
+    assert.equal(ruleInstant({ Month: 3, Week: 2, Day: 0, Hour: 2, Minute: 0 }, 2024), Date.UTC(2024, 2, 10, 2, 0));
+    assert.equal(ruleInstant({ Month: 2, Week: 0, Day: 29, Hour: 0, Minute: 0 }, 2024), Date.UTC(2024, 1, 29));
+    assert.equal(ruleInstant({ Month: 13, Week: 1, Day: 0, Hour: 0, Minute: 0 }, 2024), undefined);
+    assert.equal(ruleInstant({ Month: 1, Week: 5, Day: 0, Hour: 0, Minute: 0 }, 2024), undefined);
+  });
+
+  it('converts wall time and UTC both ways, with northern and southern DST', () => {
+    const summer = Date.UTC(2024, 6, 1, 12, 0);
+    const winter = Date.UTC(2024, 0, 15, 12, 0);
+    assert.equal(cameraWallToUtc(summer, 60, eu), summer - 2 * 3_600_000);
+    assert.equal(cameraWallToUtc(winter, 60, eu), winter - 3_600_000);
+    assert.equal(cameraWallToUtc(summer, 60, noDst), summer - 3_600_000);
+    for (const utc of [summer, winter, Date.UTC(2024, 2, 31, 0, 30), Date.UTC(2024, 9, 27, 2, 30)]) {
+      assert.equal(cameraWallToUtc(utcToCameraWall(utc, 60, eu), 60, eu), utc, new Date(utc).toISOString());
+    }
+    // Southern hemisphere: DST from October to April wraps the year end.
+    const south: Dst = { enabled: true, start: { Month: 10, Week: 1, Day: 0, Hour: 2, Minute: 0 }, end: { Month: 4, Week: 1, Day: 0, Hour: 3, Minute: 0 } };
+    assert.equal(dstActive(south, Date.UTC(2024, 0, 10)), true);
+    assert.equal(dstActive(south, Date.UTC(2024, 6, 10)), false);
+    assert.equal(utcToCameraWall(winter, 600, south), winter + 11 * 3_600_000);
+  });
+
+  it('writes and reads POSIX TZ strings (west-positive), refusing what is not one', () => {
+    assert.equal(posixTz(345, noDst), 'UTC-05:45');
+    assert.equal(posixTz(-300, noDst), 'UTC05');
+    assert.equal(posixTz(60, eu), 'UTC-01DST,M3.5.0/02:00,M10.5.0/03:00');
+    assert.deepEqual(parsePosixTz('CET-1CEST,M3.5.0,M10.5.0/3'), { offsetMinutes: 60, hasDst: true, start: eu.start, end: eu.end });
+    assert.deepEqual(parsePosixTz('EST5EDT'), { offsetMinutes: -300, hasDst: true });
+    assert.deepEqual(parsePosixTz('<+0545>-5:45'), { offsetMinutes: 345, hasDst: false });
+    assert.deepEqual(parsePosixTz(posixTz(60, eu)), { offsetMinutes: 60, hasDst: true, start: eu.start, end: eu.end });
+    assert.equal(parsePosixTz('UTC05DST,J1/00:00,J365/23:59')?.end?.Day, 31);
+    for (const bad of ['', 'GMT', '+8', 'CET-1CEST,M13.1.0,M10.5.0', 'CET-1CEST,M3.5.7,M10.5.0', 'Europe/Berlin', 'CET-1:00:30']) assert.equal(parsePosixTz(bad), undefined, bad);
+    // The camera's list: GMT+05:45 is index 9 (the vendor example), an unlisted offset has none.
+    assert.equal(zoneIndexOf(345), 9);
+    assert.equal(zoneIndexOf(255), undefined);
+  });
+
+  it('reads and writes the camera time format', () => {
+    assert.equal(parseCameraTime('2011-7-3 21:02:32'), Date.UTC(2011, 6, 3, 21, 2, 32));
+    assert.equal(parseCameraTime('2023-2-29 00:00:00'), undefined);
+    assert.equal(parseCameraTime('yesterday'), undefined);
+    assert.equal(formatCameraTime(Date.UTC(2024, 2, 1, 0, 30, 0)), '2024-03-01 00:30:00');
   });
 });

@@ -37,7 +37,6 @@ export interface Dst {
   end: DstRule;
 }
 
-const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 
 /** The instant (naive local, as UTC fields) a rule falls on in a year; undefined for an impossible rule. */
@@ -60,12 +59,17 @@ export function ruleInstant(rule: DstRule, year: number): number | undefined {
   return Date.UTC(year, Month - 1, day, Hour, Minute);
 }
 
-/** Whether DST is in force at a naive local time (standard time). Southern-hemisphere rules wrap the year end. */
+/**
+ * Whether DST is in force at a naive local standard time. The start is a standard-time wall
+ * instant, the end a summer-time one (as in POSIX TZ), so the end is an hour earlier in standard
+ * time. Southern-hemisphere rules wrap the year end.
+ */
 export function dstActive(dst: Dst, localMs: number): boolean {
   if (!dst.enabled) return false;
   const year = new Date(localMs).getUTCFullYear();
   const start = ruleInstant(dst.start, year);
-  const end = ruleInstant(dst.end, year);
+  const endWall = ruleInstant(dst.end, year);
+  const end = endWall === undefined ? undefined : endWall - HOUR_MS;
   if (start === undefined || end === undefined || start === end) return false;
   return start < end ? localMs >= start && localMs < end : localMs >= start || localMs < end;
 }

@@ -266,7 +266,7 @@ async function getCapabilities(request: XmlNode, ctx: OnvifContext): Promise<Xml
   const e = ctx.entry;
   const [inputs, relays, video, audioIn, audioOut] = await Promise.all([
     digitalInputCount(e),
-    relayCount(e, ctx.signal),
+    relayCount(e),
     counts.videoSources(e),
     counts.audioSources(e),
     counts.audioOutputs(e),

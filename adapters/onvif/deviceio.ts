@@ -6,7 +6,7 @@
 // on and holds it, so the one relay mode this camera has is Bistable. Digital inputs are its alarm
 // inputs (alarm.cgi getInSlots, §4.9.4) with the idle state from Alarm[n].SensorType (§4.9.2).
 import type { CameraEntry } from '../../gateway/cameras.ts';
-import { counts, list, obj, optionalConfig, str } from './camera-facts.ts';
+import { counts, list, obj, optionalConfig, remembered, str } from './camera-facts.ts';
 import { invalidArg, NS } from './soap.ts';
 import { tokens } from './topics.ts';
 import type { OnvifContext, OnvifOperation, OnvifService } from './service.ts';
@@ -29,11 +29,12 @@ function tokenIndex(token: string | undefined, prefix: string, count: number, su
   return index;
 }
 
-/** The relays the camera can drive: its AlarmOut entries, none on models without the table. */
-export async function relayCount(entry: CameraEntry, signal?: AbortSignal): Promise<number> {
-  const [slots, table] = await Promise.all([counts.alarmOutputs(entry), optionalConfig(entry, 'AlarmOut', signal)]);
-  if (!table) return 0;
-  return Math.min(slots, list(table.AlarmOut).length);
+/** The relays the camera can drive: its AlarmOut entries, none on models without the table (hardware: read once per entry). */
+export function relayCount(entry: CameraEntry): Promise<number> {
+  return remembered(entry, 'relays', async () => {
+    const [slots, table] = await Promise.all([counts.alarmOutputs(entry), optionalConfig(entry, 'AlarmOut', AbortSignal.timeout(6000))]);
+    return table ? Math.min(slots, list(table.AlarmOut).length) : 0;
+  });
 }
 
 export async function digitalInputCount(entry: CameraEntry): Promise<number> {
@@ -45,7 +46,7 @@ const RELAY_PROPERTIES = (): XmlOut[] => [el('tt:Mode', 'Bistable'), el('tt:Dela
 
 async function relayOutputs(request: XmlNode, ctx: OnvifContext): Promise<XmlOut> {
   void request;
-  const n = await relayCount(ctx.entry, ctx.signal);
+  const n = await relayCount(ctx.entry);
   const relays: XmlOut[] = [];
   for (let i = 0; i < n; i++) relays.push(el('tds:RelayOutputs', el('tt:Properties', RELAY_PROPERTIES()), { token: relayToken(i) }));
   return el('tds:GetRelayOutputsResponse', relays);
@@ -61,14 +62,14 @@ function checkRelaySettings(properties: XmlNode | undefined): void {
 }
 
 async function setRelaySettings(token: string | undefined, properties: XmlNode | undefined, ctx: OnvifContext): Promise<void> {
-  tokenIndex(token, 'RelayOutput', await relayCount(ctx.entry, ctx.signal), 'ter:RelayToken');
+  tokenIndex(token, 'RelayOutput', await relayCount(ctx.entry), 'ter:RelayToken');
   checkRelaySettings(properties);
 }
 
 async function setRelayState(request: XmlNode, ctx: OnvifContext): Promise<XmlOut> {
   const state = textAt(request, 'LogicalState');
   if (state !== 'active' && state !== 'inactive') throw invalidArg(`LogicalState must be active or inactive (got '${state ?? ''}')`);
-  const index = tokenIndex(textAt(request, 'RelayOutputToken'), 'RelayOutput', await relayCount(ctx.entry, ctx.signal), 'ter:RelayToken');
+  const index = tokenIndex(textAt(request, 'RelayOutputToken'), 'RelayOutput', await relayCount(ctx.entry), 'ter:RelayToken');
   // active = 1 (force the output on); inactive = 0 (automatic: off, and free again for the
   // camera's own alarm linkage), not 2, which would switch that linkage off for good.
   await ctx.entry.camera.setConfig([[`AlarmOut[${index}].Mode`, state === 'active' ? '1' : '0']], { signal: ctx.signal });
@@ -94,7 +95,7 @@ async function deviceIoCapabilities(ctx: OnvifContext): Promise<XmlOut> {
     counts.videoSources(ctx.entry),
     counts.audioSources(ctx.entry),
     counts.audioOutputs(ctx.entry),
-    relayCount(ctx.entry, ctx.signal),
+    relayCount(ctx.entry),
     digitalInputCount(ctx.entry),
   ]);
   return el('tmd:Capabilities', undefined, {
@@ -126,7 +127,7 @@ export const deviceIoService: OnvifService = {
       name: 'GetRelayOutputOptions',
       access: 'viewer',
       handle: async (request, ctx) => {
-        const n = await relayCount(ctx.entry, ctx.signal);
+        const n = await relayCount(ctx.entry);
         const wanted = textAt(request, 'RelayOutputToken');
         const indexes = wanted === undefined ? [...Array(n).keys()] : [tokenIndex(wanted, 'RelayOutput', n, 'ter:RelayToken')];
         return el(
