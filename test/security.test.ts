@@ -8,6 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { ConfigError, loadConfig } from '../gateway/config.ts';
 import { DEFAULT_RATE_LIMITS, parseRateLimits, RateLimiter, rateLimitUser } from '../gateway/rate-limit.ts';
+import { buildApp } from '../gateway/app.ts';
+import { UserStore } from '../gateway/auth.ts';
+import { createLogger } from '../gateway/logger.ts';
 import { basic, startStack, TOKEN, USERS, type Stack } from './stack.ts';
 
 const admin = basic(USERS.admin);
@@ -143,9 +146,6 @@ describe('row: rate limits (429 + Retry-After)', () => {
   });
 
   it('the gateway limits by default (buildApp without a limiter uses DEFAULT_RATE_LIMITS)', async () => {
-    const { buildApp } = await import('../gateway/app.ts');
-    const { UserStore } = await import('../gateway/auth.ts');
-    const { createLogger } = await import('../gateway/logger.ts');
     const base = await stack();
     const app = buildApp({ spec: base.spec, cameras: base.cameras, users: new UserStore(Object.values(USERS), [TOKEN]), logger: createLogger('silent') });
     const statuses: number[] = [];
@@ -157,4 +157,215 @@ describe('row: rate limits (429 + Retry-After)', () => {
   });
 });
 
-void CAM_PASSWORD;
+describe('row: mass assignment and __proto__', () => {
+  let s: Stack;
+  before(async () => { s = await stack(); });
+
+  it('PATCH bodies with __proto__, constructor, prototype or unknown fields: 400, nothing sent, nothing polluted', async () => {
+    await request(s.app).get(`${CAM}/system/general`).set('Authorization', operator).expect(200);
+    const bodies = [
+      '{"General":{"MachineName":"x","__proto__":{"admin":true}}}',
+      '{"__proto__":{"General":{"MachineName":"x"}},"General":{"MachineName":"y"}}',
+      '{"General":{"MachineName":"x"},"constructor":{"prototype":{"polluted":1}}}',
+      '{"General":{"constructor":{"prototype":{"polluted":1}}}}',
+      '{"General":{"MachineName":"x","prototype":1}}',
+      '{"General":{"MachineName":"x","Evil":"y"}}',
+      '{"General":{"MachineName":"x"},"ignoredFields":["General.LocalNo"]}',
+      '{"General":{"MachineName":"x"},"role":"admin"}',
+    ];
+    const sent = s.sim.stats.requests;
+    for (const body of bodies) {
+      const res = await request(s.app).patch(`${CAM}/system/general`).set('Authorization', operator).set('Content-Type', 'application/json').send(body);
+      assert.equal(res.status, 400, `${body} → ${res.status}`);
+      assert.equal(res.body.code, 'VALIDATION_FAILED');
+    }
+    assert.equal(s.sim.stats.requests, sent, 'no camera request');
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(({} as Record<string, unknown>).admin, undefined);
+    assert.equal(s.sim.getConfigValue('table.General.MachineName') === 'x', false);
+  });
+
+  it('camera users: a POST cannot smuggle a prototype or an authority list the schema does not have', async () => {
+    const sent = s.sim.stats.requests;
+    const res = await request(s.app).post(`${CAM}/users`).set('Authorization', admin).set('Content-Type', 'application/json')
+      .send('{"user":{"Name":"mallory","Password":"Mallory-pw-1","Group":"user","Sharable":true,"__proto__":{"Group":"admin"},"AuthorityList":["all"]}}');
+    assert.equal(res.status, 400);
+    assert.equal(s.sim.stats.requests, sent);
+  });
+});
+
+describe('row: id abuse (..%2f, huge ids)', () => {
+  let s: Stack;
+  before(async () => { s = await stack({ sim: { ptz: true } }); });
+
+  it('hostile camera ids and path parameters: 400/404 problems, never 500, never a camera request', async () => {
+    await request(s.app).get(`${CAM}/system/general`).set('Authorization', admin).expect(200);
+    const sent = s.sim.stats.requests;
+    const paths = [
+      '/api/v1/cameras/..%2f..%2fcgi-bin%2fmagicBox.cgi/system/general',
+      '/api/v1/cameras/cam1%2f..%2f..%2f/system/general',
+      '/api/v1/cameras/..%252f/system/general',
+      '/api/v1/cameras/cam1%00/system/general',
+      '/api/v1/cameras/%E0%A4%A/system/general',
+      '/api/v1/cameras/__proto__/system/general',
+      '/api/v1/cameras/constructor/system/general',
+      '/api/v1/cameras/hasOwnProperty/system/general',
+      `/api/v1/cameras/${'a'.repeat(4_000)}/system/general`,
+      '/api/v1/cameras/cam1/ptz/presets/99999999999999999999999/goto',
+      '/api/v1/cameras/cam1/ptz/presets/-1/goto',
+      '/api/v1/cameras/cam1/ptz/presets/1e3/goto',
+      '/api/v1/cameras/cam1/ptz/presets/..%2f..%2f/goto',
+      '/api/v1/cameras/cam1/system/general/..%2f..%2f..%2fusers',
+    ];
+    for (const path of paths) {
+      const isPost = path.endsWith('/goto');
+      const res = isPost
+        ? await request(s.app).post(path + '?channel=1').set('Authorization', admin).send({})
+        : await request(s.app).get(path).set('Authorization', admin);
+      assert.ok([400, 404, 405].includes(res.status), `${path.slice(0, 80)} → ${res.status}`);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/, path.slice(0, 80));
+      assert.ok(res.text.length < 10_000, 'the problem does not echo a huge id back in full');
+    }
+    assert.equal(s.sim.stats.requests, sent, 'no camera request');
+  });
+
+  it('an id of 100 kB is refused by the HTTP layer (431) or as not found, and the gateway goes on', async () => {
+    const server = s.app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const { port } = server.address() as { port: number };
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/cameras/${'b'.repeat(100_000)}/system/general`, { headers: { authorization: admin } });
+      assert.ok(res.status === 431 || res.status === 404 || res.status === 414, String(res.status));
+      await res.arrayBuffer();
+      const ok = await fetch(`http://127.0.0.1:${port}${CAM}/system/general`, { headers: { authorization: admin } });
+      assert.equal(ok.status, 200);
+      await ok.arrayBuffer();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('row: only documented routes reach the camera (no /RPC2, no passthrough)', () => {
+  let s: Stack;
+  before(async () => { s = await stack(); });
+
+  it('CGI, RPC and passthrough shapes get 404/405/400 and the camera sees nothing', async () => {
+    await request(s.app).get(`${CAM}/system/general`).set('Authorization', admin).expect(200);
+    s.sim.resetStats();
+    const attempts: Array<[string, string, string?]> = [
+      ['get', '/RPC2'], ['post', '/RPC2', '{"method":"magicBox.reboot","params":null,"id":1}'], ['post', '/RPC2_Login', '{}'],
+      ['get', '/cgi-bin/magicBox.cgi?action=reboot'], ['get', '/api/v1/cgi-bin/magicBox.cgi?action=reboot'],
+      ['get', `${CAM}/cgi-bin/magicBox.cgi?action=reboot`], ['get', `${CAM}/cgi-bin/configManager.cgi?action=getConfig&name=All`],
+      ['post', `${CAM}/RPC2`, '{}'], ['get', `${CAM}/passthrough?path=/cgi-bin/magicBox.cgi&action=reboot`],
+      ['get', `${CAM}/system/general?action=reboot`], ['get', `${CAM}/system/general?name=All`], ['get', `${CAM}/system/general?path=/cgi-bin/x`],
+      ['get', `${CAM}/../../cgi-bin/magicBox.cgi?action=reboot`], ['get', `${CAM}/system/%2e%2e/%2e%2e/cgi-bin/magicBox.cgi`],
+      ['delete', `${CAM}/system/general`], ['put', `${CAM}/system/general`, '{}'],
+      ['get', `${CAM}/snapshot?channel=1&action=reboot`],
+    ];
+    for (const [method, path, body] of attempts) {
+      let r = request(s.app)[method as 'get'](path).set('Authorization', admin);
+      if (body !== undefined) r = r.set('Content-Type', 'application/json').send(body);
+      const res = await r;
+      assert.ok([400, 404, 405].includes(res.status), `${method.toUpperCase()} ${path} → ${res.status}`);
+    }
+    assert.equal(s.sim.stats.requests, 0, `camera saw: ${s.sim.requestLog.map((e) => e.rawUrl).join(', ')}`);
+  });
+
+  it('a documented call reaches exactly its x-cgi path and action, nothing else', async () => {
+    s.sim.resetStats();
+    await request(s.app).get(`${CAM}/system/general`).set('Authorization', admin).expect(200);
+    const urls = s.sim.requestLog.map((e) => e.rawUrl);
+    assert.ok(urls.length >= 1);
+    for (const u of urls) assert.equal(u, '/cgi-bin/configManager.cgi?action=getConfig&name=General');
+  });
+});
+
+describe('row: credential leaks on every error path', () => {
+  it('no camera password, gateway password, Authorization value or token in any answer or log line', async () => {
+    const s = await stack({ client: { requestTimeoutMs: 200 } });
+    const wrong = await stack({ cameraPassword: 'wrong-Cam-pass-7' });
+    const secrets = [CAM_PASSWORD, 'wrong-Cam-pass-7', USERS.admin.password, USERS.operator.password, USERS.viewer.password, TOKEN.token,
+      admin.slice('Basic '.length), operator.slice('Basic '.length), basic({ name: 'admin', password: 'nope-nope-1' }).slice('Basic '.length)];
+    const answers: string[] = [];
+    const keep = (res: request.Response) => { answers.push(JSON.stringify(res.headers) + res.text); return res; };
+    const g = (st: Stack, path: string, auth = admin) => request(st.app).get(path).set('Authorization', auth).then(keep);
+
+    await g(s, `${CAM}/system/general`);                                                     // 200
+    await g(s, `${CAM}/system/general`, basic({ name: 'admin', password: 'nope-nope-1' }));    // 401 wrong gateway password
+    await g(s, `${CAM}/system/general`, 'Bearer not-a-token-at-all-1234');                    // 401 wrong token
+    await request(s.app).patch(`${CAM}/system/general`).set('Authorization', viewer).send({ General: { MachineName: 'x' } }).then(keep); // 403
+    await g(s, `${CAM}/system/general?x=${CAM_PASSWORD}`);                                    // 400 (the secret in a query)
+    await request(s.app).patch(`${CAM}/system/general`).set('Authorization', admin).set('Content-Type', 'application/json').send(`{"General":{"MachineName":"${CAM_PASSWORD}&"}}`).then(keep); // 400 with the value
+    await request(s.app).patch(`${CAM}/system/general`).set('Authorization', admin).set('Content-Type', 'application/json').send(`{"General":`).then(keep); // malformed
+    await request(s.app).post(`${CAM}/users`).set('Authorization', admin).send({ user: { Name: 'bob', Password: `${CAM_PASSWORD}\u0001`, Group: 'user', Sharable: true } }).then(keep);
+    await g(s, '/api/v1/cameras/nope/system/general');                                        // 404
+    await request(s.app).delete(`${CAM}/system/general`).set('Authorization', admin).then(keep); // 405
+    await request(s.app).patch(`${CAM}/system/general`).set('Authorization', admin).set('Content-Type', 'application/json').send('{"a":"' + 'x'.repeat(70_000) + '"}').then(keep); // 413
+    s.sim.faults.errorId = 4; s.sim.faults.errorMatch = 'getConfig';
+    await g(s, `${CAM}/system/general`);                                                      // 422 camera error
+    s.sim.faults.errorId = null;
+    s.sim.faults.hang = true;
+    await g(s, `${CAM}/system/time`);                                                         // 504
+    s.sim.faults.hang = false; s.sim.faults.drop = true;
+    await g(s, `${CAM}/system/serial-number`);                                                // 502 unreachable
+    s.sim.faults.drop = false;
+    for (let i = 0; i < 3; i++) await g(wrong, `${CAM}/system/general`);                      // 502 auth failed, 503 locked out
+    const codes = new Set(answers.map((a) => /"code":"([A-Z_]+)"/.exec(a)?.[1]).filter(Boolean));
+    for (const c of ['UNAUTHENTICATED', 'FORBIDDEN', 'VALIDATION_FAILED', 'NOT_FOUND', 'METHOD_NOT_ALLOWED', 'PAYLOAD_TOO_LARGE', 'CAMERA_REJECTED',
+      'CAMERA_TIMEOUT', 'CAMERA_UNREACHABLE', 'CAMERA_AUTH_FAILED', 'CAMERA_LOCKED_OUT']) assert.ok(codes.has(c), `error path ${c} was exercised (${[...codes].join(',')})`);
+    // The camera's list of users never carries a password either.
+    await g(s, `${CAM}/users`);
+    const logs = [...s.logs, ...wrong.logs];
+    for (const secret of secrets) {
+      for (const a of answers) assert.ok(!a.includes(secret), `an answer carries ${secret.slice(0, 4)}…: ${a.slice(0, 300)}`);
+      for (const l of logs) assert.ok(!l.includes(secret), `a log line carries ${secret.slice(0, 4)}…: ${l.slice(0, 300)}`);
+    }
+    for (const l of logs) assert.ok(!/authorization/i.test(l) || !/Basic |Bearer |Digest /.test(l), `a log line carries an Authorization header: ${l.slice(0, 300)}`);
+  });
+});
+
+describe('row: stack hygiene', () => {
+  it('a handler that throws (sync, async, a non-Error) answers 500 INTERNAL with no message, path or stack; the log keeps it', async () => {
+    const base = await stack();
+    const lines: string[] = [];
+    const { Writable } = await import('node:stream');
+    const logger = createLogger('debug', new Writable({ write(c: Buffer, _e, done) { lines.push(c.toString()); done(); } }));
+    const throwers = [
+      () => { throw new Error('boom at /work/main/secret/place.ts:12:3 token=abc'); },
+      async () => { await Promise.resolve(); throw new TypeError("Cannot read properties of undefined (reading 'x')"); },
+      () => { throw { message: 'plain object', stack: 'at x (/y.ts:1:1)' }; },
+      () => { throw 'a string'; },
+    ];
+    for (const thrower of throwers) {
+      const app = buildApp({
+        spec: base.spec, cameras: base.cameras, users: new UserStore(Object.values(USERS), [TOKEN]), logger,
+        handlers: { snapshot: () => thrower as unknown as () => Promise<void> },
+      });
+      const res = await request(app).get(`${CAM}/snapshot`).set('Authorization', admin);
+      assert.equal(res.status, 500);
+      assert.equal(res.body.code, 'INTERNAL');
+      assert.deepEqual(Object.keys(res.body).sort(), ['code', 'instance', 'status', 'title', 'type']);
+      assert.ok(!/boom|secret|\.ts|Cannot read|plain object|a string|\bat /.test(res.text), res.text);
+      assert.equal(res.headers['x-powered-by'], undefined);
+    }
+    assert.ok(lines.some((l) => l.includes('internal error') && l.includes('boom')), 'the log keeps what happened');
+  });
+
+  it('malformed JSON, a wrong charset and a wrong type answer catalog problems without parser internals', async () => {
+    const s = await stack();
+    const cases: Array<[string, string]> = [
+      ['application/json', '{"General": {'],
+      ['application/json', '\u0000\u0001'],
+      ['application/json; charset=utf-7', '{}'],
+      ['text/plain', 'General.MachineName=x'],
+    ];
+    for (const [type, body] of cases) {
+      const res = await request(s.app).patch(`${CAM}/system/general`).set('Authorization', admin).set('Content-Type', type).send(body);
+      assert.ok([400, 415].includes(res.status), `${type} → ${res.status}`);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+      assert.ok(!/SyntaxError|Unexpected token|at JSON\.parse|node_modules|body-parser/.test(res.text), res.text);
+    }
+  });
+});
