@@ -6,14 +6,10 @@ import type { CgiDoc, CgiNode } from '../cgi/codec.ts';
 import type { CameraEntry } from '../../gateway/cameras.ts';
 import { isProblem } from '../../gateway/problems.ts';
 import { boolOf, cameraNumber, floatOf, nodeAt, numberOf, objectAt, textOf } from './camera-values.ts';
+import { tokens } from './media-model.ts';
 import type { OnvifContext, OnvifOperation, OnvifService } from './service.ts';
 import { invalidArg, NS, OnvifFault } from './soap.ts';
 import { child, el, opt, type XmlChild, type XmlNode } from './xml.ts';
-
-/** `VideoSource_1` is channel 1 (table index 0); the Media service names its sources the same way. */
-export function videoSourceToken(channel: number): string {
-  return `VideoSource_${channel}`;
-}
 
 const CONFIG = '/cgi-bin/configManager.cgi';
 const LENS = '/cgi-bin/devVideoInput.cgi';
@@ -39,7 +35,7 @@ function settingsInvalid(reason: string): OnvifFault {
   return invalidArg(reason, 'ter:SettingsInvalid');
 }
 
-/** The 0-based channel of a `VideoSourceToken` element, or `ter:NoSource`. */
+/** The 0-based channel of a `VideoSourceToken` element (the Media services' `VideoSource_1`), or `ter:NoSource`. */
 function channelOf(request: XmlNode): number {
   const token = child(request, 'VideoSourceToken')?.text ?? '';
   const m = /^VideoSource_([1-9]\d{0,2})$/.exec(token);
@@ -98,7 +94,7 @@ async function readTables(ctx: OnvifContext, ch: number): Promise<Tables> {
   ]);
   const channelColors = nodeAt(color, `VideoColor[${ch}]`);
   const options = objectAt(vio, `VideoInOptions[${ch}]`);
-  if (!Array.isArray(channelColors) || !options) throw invalidArg(`no video source '${videoSourceToken(ch + 1)}'`, 'ter:NoSource');
+  if (!Array.isArray(channelColors) || !options) throw invalidArg(`no video source '${tokens.videoSource(ch + 1)}'`, 'ter:NoSource');
   // The colour config whose time section is in force (mask 1), else the first.
   let colorNo = channelColors.findIndex((c) => textOf(objectAt(c, '')?.TimeSection)?.trim().startsWith('1') === true);
   if (colorNo < 0) colorNo = 0;

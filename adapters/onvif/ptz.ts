@@ -6,12 +6,14 @@ import { parseKeyValue, type CgiDoc } from '../cgi/codec.ts';
 import type { CameraEntry } from '../../gateway/cameras.ts';
 import { isProblem } from '../../gateway/problems.ts';
 import { cameraNumber, floatAttr, nodeAt, numberOf, objectAt, textOf, boolText } from './camera-values.ts';
+import { tokens } from './media-model.ts';
 import type { OnvifContext, OnvifOperation, OnvifService } from './service.ts';
 import { invalidArg, NS, OnvifFault } from './soap.ts';
 import { child, el, formatDuration, opt, parseDuration, utcDateTime, type XmlChild, type XmlNode } from './xml.ts';
 
-export const PTZ_NODE_TOKEN = 'PTZNode_1';
-export const PTZ_CONFIG_TOKEN = 'PTZConfig_1';
+// The tokens the Media services put in their profiles.
+export const PTZ_NODE_TOKEN = tokens.ptzNode(1);
+export const PTZ_CONFIG_TOKEN = tokens.ptzConfig(1);
 
 const PTZ = '/cgi-bin/ptz.cgi';
 // The camera has one PTZ channel, counted from 1 in ptz.cgi.
@@ -39,7 +41,8 @@ const ZOOM_MAX = 30;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const TIMEOUT_RANGE_MS = { min: 1_000, max: 300_000 };
 
-// Profile tokens of the Media services: MainStream and SubStream<n> for the extra streams.
+// Profile tokens of the Media services (media-model.ts: MainStream, SubStream<n>; the head is on
+// channel 1). Checked by pattern, not against the Encode table: a joystick's moves need no extra read.
 const PROFILE = /^(MainStream|SubStream[1-9]\d?)$/;
 
 interface Caps {
@@ -257,6 +260,7 @@ async function continuousMove(request: XmlNode, ctx: OnvifContext): Promise<XmlC
       }
     }
     if (zoom) {
+      // ZoomTele / ZoomWide take no speed (vendor Table 4-125): only the sign of the velocity counts.
       const code = zoom.x > 0 ? 'ZoomTele' : zoom.x < 0 ? 'ZoomWide' : undefined;
       if (m.zoom && m.zoom !== code) await stopAxes(ctx, m, false, true);
       if (code) {
