@@ -355,7 +355,7 @@ function osdParams(o: Osd, osd: XmlNode, show: boolean | undefined): Array<[stri
       ['BackgroundColor', 'BackColor', o.back],
     ] as const) {
       const next = colorChange(child(text, name), held);
-      if (next) next.forEach((v, i) => out.push([`${head}${key}[${i}]`, String(v)]));
+      if (next) next.forEach((v, i) => v !== held[i] && out.push([`${head}${key}[${i}]`, String(v)]));
     }
     const plain = textAt(text, 'PlainText');
     if (plain !== undefined && o.widget === 'ChannelTitle' && plain !== o.title) {
