@@ -19,6 +19,8 @@ export class CameraFile {
 
   async add(camera: CameraConfig): Promise<void> {
     await this.edit((doc) => {
+      // Edited in by hand meanwhile: two cameras with one id would stop the next start.
+      if (findCamera(doc, camera.id)) throw Object.assign(new Error(`camera ${camera.id} is in the file already`), { code: 'EEXIST' });
       const list = cameraList(doc, true)!;
       list.add(doc.createNode(cameraNode(camera)));
     });
@@ -77,7 +79,11 @@ function cameraList(doc: Document, create: boolean): YAMLSeq | undefined {
   }
   if (!isMap(doc.contents)) throw new Error('the file is not a mapping');
   const list = doc.get('cameras', true);
-  if (isSeq(list)) return list;
+  if (isSeq(list)) {
+    // `cameras: []` becomes a block list: one camera per item, one key per line.
+    if (create && list.items.length === 0) list.flow = false;
+    return list;
+  }
   if (!create) return undefined;
   // Absent, null or empty (`cameras:`): a fresh list.
   if (list !== undefined && list !== null && !(isScalar(list) && (list.value === null || list.value === ''))) {

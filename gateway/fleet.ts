@@ -88,6 +88,14 @@ export function changeCamera(cameras: CameraRegistry, id: string, change: Camera
     const file = state(cameras).file;
     let persisted = false;
     if (file && old.persisted) await written('change the camera in', async () => { persisted = await file.replace(config); });
+    const sameCamera = config.baseUrl === old.connection.baseUrl && config.username === old.connection.username
+      && config.password === old.connection.password && config.model === old.model;
+    if (sameCamera) {
+      // Only the name changed: the client, its streams and subscribers stay as they are.
+      old.name = config.name;
+      old.persisted = persisted;
+      return old;
+    }
     const entry = cameras.build(config, { simulated: old.simulated && change.baseUrl === undefined, persisted });
     cameras.set(entry);
     retire(cameras, old, 'drain');

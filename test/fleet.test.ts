@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { parse } from 'yaml';
+import { parse, parseDocument } from 'yaml';
 import { existingHub, hubFor } from '../adapters/events/hub.ts';
 import { mjpegStats } from '../adapters/media/mjpeg.ts';
 import { CameraFile } from '../gateway/camera-file.ts';
@@ -140,6 +140,22 @@ describe('fleet: cameras at run time', () => {
     assert.equal(gone.status, 404);
   });
 
+  it('a camera id an operator wrote into the file meanwhile is not added a second time', async () => {
+    const before = await readFile(file, 'utf8');
+    const edited = parseDocument(before);
+    edited.addIn(['cameras'], { id: 'cam5', url: 'http://192.0.2.5', username: 'admin', password: 'x' });
+    await writeFile(file, String(edited));
+    try {
+      const res = await call(api().post('/api/v1/cameras').set('Authorization', admin).send({ id: 'cam5', url: sim2.url, username: 'admin', password: SIM2_PASSWORD }));
+      assert.equal(res.status, 500, res.text);
+      assert.equal(res.body.code, 'CONFIG_WRITE_FAILED');
+      assert.match(res.body.detail, /EEXIST/);
+      assert.equal(s.cameras.get('cam5'), undefined);
+    } finally {
+      await writeFile(file, before);
+    }
+  });
+
   it('viewer and operator get 403 on every camera CRUD operation', async () => {
     for (const user of [USERS.viewer, USERS.operator]) {
       const auth = basic(user);
@@ -191,9 +207,10 @@ describe('fleet: cameras at run time', () => {
     try {
       const slow = call(api().get('/api/v1/cameras/cam2/system/general').set('Authorization', admin));
       await new Promise((r) => setTimeout(r, 150));
-      const put = await call(api().put('/api/v1/cameras/cam2').set('Authorization', admin).send({ url: sim2.url, username: 'admin', password: SIM2_PASSWORD, model: 'WV-V1330LK' }));
+      const put = await call(api().put('/api/v1/cameras/cam2').set('Authorization', admin).send({ url: sim2.url, username: 'admin', password: SIM2_PASSWORD, model: 'WV-V2530LK' }));
       assert.equal(put.status, 200, put.text);
       assert.equal(put.body.name, undefined, 'PUT without a name removes it');
+      assert.equal(put.body.model, 'WV-V2530LK');
       assert.notEqual(s.cameras.get('cam2'), old, 'new look-ups get the new entry at once');
       const res = await slow;
       assert.equal(res.status, 200, res.text);
@@ -202,7 +219,9 @@ describe('fleet: cameras at run time', () => {
     }
     await retired(s.cameras);
     await assert.rejects(old.client.request({ path: '/cgi-bin/magicBox.cgi', query: 'action=getSerialNo', read: true }), (err) => isProblem(err) && /reconfigured/.test(err.detail ?? ''));
-    assert.equal(parse(await readFile(file, 'utf8')).cameras[0].name, undefined);
+    const saved = parse(await readFile(file, 'utf8')).cameras[0];
+    assert.equal(saved.name, undefined);
+    assert.equal(saved.model, 'WV-V2530LK');
   });
 
   it('health shows an unreachable camera (hang → timeout) and its recovery', async () => {
@@ -287,12 +306,18 @@ describe('fleet: cameras at run time', () => {
     assert.deepEqual(list.body.items.map((c: { id: string }) => c.id), ['cam1']);
   });
 
-  it('a camera not in the file (the stack camera) changes in memory only and says so', async () => {
+  it('a camera not in the file (the stack camera) changes in memory only and says so; a new name alone keeps its client and subscribers', async () => {
     const before = await readFile(file, 'utf8');
+    const entry = s.cameras.get('cam1')!;
+    let subscriberClosed = false;
+    const sub = hubFor(entry).subscribe({}, () => undefined, { onClose: () => { subscriberClosed = true; } });
     const res = await call(api().patch('/api/v1/cameras/cam1').set('Authorization', admin).send({ name: 'Front' }));
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.persisted, false);
     assert.equal(res.body.name, 'Front');
+    assert.equal(s.cameras.get('cam1'), entry);
+    assert.equal(subscriberClosed, false);
+    sub.unsubscribe();
     assert.equal(await readFile(file, 'utf8'), before);
     const ok = await call(api().get('/api/v1/cameras/cam1/system/general').set('Authorization', admin));
     assert.equal(ok.status, 200, ok.text);
