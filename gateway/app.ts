@@ -89,7 +89,9 @@ export function buildApp(deps: AppDeps): express.Express {
   );
 
   // ONVIF: its own auth (HTTP Digest, WS-UsernameToken) and SOAP faults, before the JSON API.
-  const onvifDeps: Parameters<typeof onvifRouter>[0] = { cameras: deps.cameras, users: deps.users, logger, services: deps.onvifServices ?? onvifServices };
+  // One limiter for both faces: a user's PTZ moves over REST and ONVIF share a budget.
+  const rateLimiter = deps.rateLimiter ?? new RateLimiter();
+  const onvifDeps: Parameters<typeof onvifRouter>[0] = { cameras: deps.cameras, users: deps.users, logger, services: deps.onvifServices ?? onvifServices, rateLimiter };
   if (deps.onvifPublicOrigin !== undefined) onvifDeps.publicOrigin = deps.onvifPublicOrigin;
   const onvif = onvifRouter(onvifDeps);
   app.locals.onvif = onvif;
@@ -98,7 +100,7 @@ export function buildApp(deps: AppDeps): express.Express {
   const api = express.Router();
   api.use(authenticate(deps));
   api.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'] }));
-  mountOperations(api, deps);
+  mountOperations(api, { ...deps, rateLimiter });
   app.use(spec.basePath, api);
   // The live page: public static files (no secrets in them). After the API, so that API requests
   // never cost a file-system look-up.

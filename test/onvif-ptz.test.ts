@@ -3,11 +3,13 @@
 // moves as PositionABS; presets round trip; bad input refused before the camera sees it.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import request from 'supertest';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { NS } from '../adapters/onvif/soap.ts';
+import { RateLimiter } from '../gateway/rate-limit.ts';
 import { child, children, type XmlNode } from '../adapters/onvif/xml.ts';
 import { op, soapCall } from './onvif-client.ts';
-import { startStack, USERS, type Stack } from './stack.ts';
+import { basic, startStack, USERS, type Stack } from './stack.ts';
 
 const PATH = '/onvif/cam1/ptz_service';
 const PROFILE = '<tptz:ProfileToken>MainStream</tptz:ProfileToken>';
@@ -243,5 +245,34 @@ describe('ONVIF PTZ on a PTZ head', () => {
       stack.sim.setConfigValue('table.Ptz[0].Homing[0]', '0');
     }
     assert.deepEqual((await call(stack, 'GotoHomePosition', PROFILE)).subcodes, ['ter:ActionNotSupported']);
+  });
+});
+
+describe('ONVIF PTZ rate limit', () => {
+  let stack: Stack;
+  before(async () => {
+    // Two moves per user and no refill: the third is refused; stops are never limited.
+    stack = await startStack({ sim: { ptz: true }, rateLimiter: new RateLimiter({ ptz: { perUser: { burst: 2, perMinute: 0 }, perCamera: null } }) });
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  it('takes a ptz token per move, shares the budget with REST, and never limits a stop', async () => {
+    assert.equal((await call(stack, 'ContinuousMove', continuous(1, 0, 'PT5S'))).status, 200);
+    assert.equal((await call(stack, 'AbsoluteMove', `${PROFILE}<tptz:Position><tt:Zoom x="0.5"/></tptz:Position>`)).status, 200);
+    stack.sim.resetStats();
+    const refused = await call(stack, 'GotoPreset', `${PROFILE}<tptz:PresetToken>1</tptz:PresetToken>`);
+    assert.equal(refused.status, 500, refused.text);
+    assert.deepEqual(refused.subcodes, ['ter:Action']);
+    assert.match(child(child(refused.body, 'Reason'), 'Text')?.text ?? '', /too many PTZ moves/);
+    const rest = await request(stack.app).post('/api/v1/cameras/cam1/ptz/presets/1/goto').set('Authorization', basic(USERS.operator));
+    assert.equal(rest.status, 429, 'the REST face draws on the same budget');
+    assert.deepEqual(moves(stack), []);
+    assert.equal((await call(stack, 'Stop', PROFILE)).status, 200);
+    assert.equal((await call(stack, 'ContinuousMove', continuous(0, 0))).status, 200, 'a zero velocity is a stop');
+    assert.deepEqual(moves(stack), ['action=stop&channel=1&code=Right&arg1=0&arg2=0&arg3=0']);
+    // Another user has a budget of their own.
+    assert.equal((await call(stack, 'GotoPreset', `${PROFILE}<tptz:PresetToken>1</tptz:PresetToken>`, USERS.admin)).status, 200);
   });
 });

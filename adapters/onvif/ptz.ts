@@ -5,6 +5,7 @@
 import { parseKeyValue, type CgiDoc } from '../cgi/codec.ts';
 import type { CameraEntry } from '../../gateway/cameras.ts';
 import { isProblem } from '../../gateway/problems.ts';
+import { rateLimitUser } from '../../gateway/rate-limit.ts';
 import { cameraNumber, floatAttr, nodeAt, numberOf, objectAt, textOf, boolText } from './camera-values.ts';
 import { tokens } from './media-model.ts';
 import type { OnvifContext, OnvifOperation, OnvifService } from './service.ts';
@@ -90,6 +91,13 @@ async function caps(ctx: OnvifContext): Promise<Caps> {
   const c = await capsOf(ctx.entry);
   if (!c) throw new OnvifFault('Receiver', ['ter:ActionNotSupported'], 'this camera has no PTZ head');
   return c;
+}
+
+/** A move takes a 'ptz' token of the gateway's limiter, shared with REST; stops never do (a head must always be stoppable). */
+function takeMoveToken(ctx: OnvifContext): void {
+  if (!ctx.rateLimiter || !ctx.principal) return;
+  const r = ctx.rateLimiter.take('ptz', rateLimitUser(ctx.principal), ctx.entry.id);
+  if (!r.ok) throw new OnvifFault('Receiver', ['ter:Action'], `too many PTZ moves: retry in ${r.retryAfterSeconds} s`);
 }
 
 function checkProfile(request: XmlNode): void {
@@ -248,7 +256,8 @@ async function continuousMove(request: XmlNode, ctx: OnvifContext): Promise<XmlC
   if (timeout === undefined) throw invalidArg(`Timeout '${timeoutText!.slice(0, 40)}' is not an xs:duration`);
   const runFor = clamp(timeout, TIMEOUT_RANGE_MS.min, TIMEOUT_RANGE_MS.max);
   await caps(ctx);
-  // TODO(rate-limit): take a 'ptz' token here once the ONVIF context carries the gateway's RateLimiter.
+  // A zero velocity only stops: no token.
+  if ((pt && (pt.x !== 0 || pt.y !== 0)) || (zoom && zoom.x !== 0)) takeMoveToken(ctx);
   const m = motionOf(ctx.entry);
   await serial(m, async () => {
     if (pt) {
@@ -476,6 +485,7 @@ const operations: OnvifOperation[] = [
       if (!pt && !zoom) throw invalidArg('Position needs PanTilt or Zoom', 'ter:InvalidPosition');
       const speed = speedOf(req);
       await caps(ctx);
+      takeMoveToken(ctx);
       // PositionABS sets all three: an axis the client leaves out stays where it is.
       const now = pt && zoom ? undefined : await currentPosition(ctx);
       await positionAbs(ctx, { pan: pt ? fromX(pt.x) : now!.pan, tilt: pt ? fromY(pt.y) : now!.tilt, zoom: zoom ? fromZoom(zoom.x) : now!.zoom }, speed);
@@ -493,6 +503,7 @@ const operations: OnvifOperation[] = [
       if (!pt && !zoom) throw invalidArg('Translation needs PanTilt or Zoom', 'ter:InvalidTranslation');
       const speed = speedOf(req);
       await caps(ctx);
+      takeMoveToken(ctx);
       const now = await currentPosition(ctx);
       await positionAbs(
         ctx,
@@ -576,6 +587,7 @@ const operations: OnvifOperation[] = [
     handle: async (req, ctx) => {
       checkProfile(req);
       const n = await existingPreset(req, ctx);
+      takeMoveToken(ctx);
       await control(ctx, 'start', 'GotoPreset', [0, n, 0]);
       return el('tptz:GotoPresetResponse');
     },
@@ -587,6 +599,7 @@ const operations: OnvifOperation[] = [
       checkProfile(req);
       const home = await requireHome(ctx);
       if (!(await presets(ctx)).some((p) => p.index === home)) throw new OnvifFault('Receiver', ['ter:Action', 'ter:NoHomePosition'], `the home preset ${home} is not set`);
+      takeMoveToken(ctx);
       await control(ctx, 'start', 'GotoPreset', [0, home, 0]);
       return el('tptz:GotoHomePositionResponse');
     },

@@ -8,6 +8,7 @@ import { mayAccessCamera, roleAllows, type Principal, type UserStore } from '../
 import type { CameraEntry, CameraRegistry } from '../../gateway/cameras.ts';
 import { DigestVerifier } from '../../gateway/http-digest.ts';
 import type { Logger } from '../../gateway/logger.ts';
+import type { RateLimiter } from '../../gateway/rate-limit.ts';
 import { isProblem, ProblemError } from '../../gateway/problems.ts';
 import { snapshotHandler } from '../media/snapshot.ts';
 import type { Access, OnvifContext, OnvifOperation, OnvifService, ServiceKey } from './service.ts';
@@ -26,6 +27,8 @@ export interface OnvifDeps {
   /** `http(s)://host:port` to put in XAddrs instead of the request's Host. */
   publicOrigin?: string;
   now?: () => number;
+  /** The REST side's limiter, so a user's PTZ moves share one budget on both faces. */
+  rateLimiter?: RateLimiter;
 }
 
 export interface OnvifRouter {
@@ -134,6 +137,7 @@ export function onvifRouter(deps: OnvifDeps): OnvifRouter {
         now,
         services: deps.services,
         logger: deps.logger,
+        ...(deps.rateLimiter ? { rateLimiter: deps.rateLimiter } : {}),
       };
       try {
         if (found.service.key !== 'device' && !(await found.service.available(ctx))) {

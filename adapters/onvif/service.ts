@@ -2,6 +2,7 @@
 // (router.ts) owns parsing, auth and faults; service modules only turn a request element into a
 // response element through the camera layer.
 import type { Principal, UserStore } from '../../gateway/auth.ts';
+import type { RateLimiter } from '../../gateway/rate-limit.ts';
 import type { CameraEntry, CameraRegistry } from '../../gateway/cameras.ts';
 import type { Logger } from '../../gateway/logger.ts';
 import type { SoapVersion } from './soap.ts';
@@ -37,6 +38,8 @@ export interface OnvifContext {
   /** Every registered service, for GetServices / GetCapabilities. */
   services: readonly OnvifService[];
   logger: Logger;
+  /** The gateway's token buckets, shared with REST (PTZ moves take a 'ptz' token); absent in bare routers. */
+  rateLimiter?: RateLimiter;
 }
 
 export interface OnvifOperation {
