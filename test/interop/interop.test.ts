@@ -1,0 +1,120 @@
+// ONVIF interop: four independent clients run a scripted session against one gateway (in front
+// of the simulator) inside a private network namespace (test/interop/run.sh): discovery where
+// the client can, the Profile S/T basics, imaging, a motion event through a pull point, a wrong
+// password and a replayed token. Every SOAP answer is validated against the official schemas
+// (xsd.ts), and the pass table goes to test-results/interop/table.md (README "ONVIF interop").
+import { after, before, describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { endpointReference } from '../../adapters/onvif/identity.ts';
+import {
+  ADMIN,
+  CAMERA_ID,
+  checkPrerequisites,
+  ONVIF_DIR,
+  OPERATIONS,
+  passTable,
+  RESULTS_DIR,
+  startInterop,
+  writeResults,
+  xsdCheck,
+  type ClientName,
+  type Interop,
+  type Operation,
+  type OpResult,
+} from './harness.ts';
+import { onvifNpmSession } from './onvif-npm.ts';
+import { onvifUtilSession } from './onvif-util.ts';
+import { soapNpmSession } from './soap-npm.ts';
+
+const HERE = new URL('.', import.meta.url).pathname;
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ stdout, stderr, code: err ? ((err as { code?: number }).code ?? 1) : 0 });
+    });
+  });
+}
+
+type Results = Partial<Record<Operation, OpResult>>;
+
+/** Records a client's results (with the XSD verdict on the answers it received) and asserts each operation. */
+async function conclude(t: TestContext, env: Interop, client: ClientName, mark: number, results: Results): Promise<void> {
+  results.XsdValid = await xsdCheck(env.answers.slice(mark));
+  writeResults(client, results);
+  for (const op of OPERATIONS) {
+    await t.test(op, () => {
+      const r = results[op];
+      assert.ok(r, `${client}: ${op} was not run`);
+      assert.notEqual(r.status, 'fail', `${client}: ${op}: ${r.detail}`);
+    });
+  }
+}
+
+describe('ONVIF interop', { timeout: 170_000 }, () => {
+  let env: Interop;
+
+  before(async () => {
+    checkPrerequisites();
+    env = await startInterop();
+  });
+
+  after(async () => {
+    await env?.stop();
+    writeFileSync(join(RESULTS_DIR, 'table.md'), `${passTable()}\n`);
+  });
+
+  test('the gateway multicasts Hello for its camera when it starts', async () => {
+    const epr = endpointReference(CAMERA_ID);
+    const deadline = Date.now() + 3000;
+    while (!env.multicast.some((m) => m.includes('/discovery/Hello') && m.includes(epr)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const hello = env.multicast.find((m) => m.includes('/discovery/Hello') && m.includes(epr));
+    assert.ok(hello, `no Hello among ${env.multicast.length} multicast messages`);
+    assert.match(hello, new RegExp(`<d:XAddrs>${env.deviceXAddr.replace(/[.]/g, '\\.')}</d:XAddrs>`));
+  });
+
+  test('zeep (python3-zeep, strict, official WSDLs)', async (t) => {
+    const mark = env.answers.length;
+    const script = join(HERE, 'zeep_session.py');
+    const out = await run('/usr/bin/python3', [script, env.deviceXAddr, ADMIN.name, ADMIN.password, ONVIF_DIR, env.sim.url], 90_000);
+    const last = out.stdout.trim().split('\n').pop() ?? '';
+    let results: Results;
+    try {
+      results = (JSON.parse(last) as { ops: Results }).ops;
+    } catch {
+      assert.fail(`zeep session did not report (exit ${out.code}):\n${out.stderr.slice(-3000)}\n${out.stdout.slice(-2000)}`);
+    }
+    results.Discovery = { status: 'n/a', detail: 'zeep has no WS-Discovery client' };
+    await conclude(t, env, 'zeep', mark, results);
+  });
+
+  test('onvif (npm, the library inside UniFi Protect)', async (t) => {
+    const mark = env.answers.length;
+    const results = await onvifNpmSession(env);
+    await conclude(t, env, 'onvif (npm)', mark, results);
+  });
+
+  test('onvif-util (Debian onvif-tools, libonvif): WS-Discovery, then its commands', async (t) => {
+    const mark = env.answers.length;
+    const results = await onvifUtilSession(env);
+    await conclude(t, env, 'onvif-util', mark, results);
+  });
+
+  test('soap (npm) with the official WSDLs and a WS-Security digest', async (t) => {
+    const mark = env.answers.length;
+    const results = await soapNpmSession(env);
+    await conclude(t, env, 'soap (npm)', mark, results);
+  });
+
+  test('the gateway multicasts Bye for its camera when it stops', async () => {
+    await env.stop();
+    const epr = endpointReference(CAMERA_ID);
+    assert.ok(
+      env.multicast.some((m) => m.includes('/discovery/Bye') && m.includes(epr)),
+      `no Bye among ${env.multicast.length} multicast messages`,
+    );
+  });
+});
