@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { closeAll as closeEventStreams } from '../adapters/events/hub.ts';
 import { closeAllFinders } from '../adapters/rest/finders.ts';
 import { startSimulator, type Simulator } from '../simulator/server.ts';
-import { buildApp, WARMUP_HEADER } from './app.ts';
+import { buildApp, onvifOf, WARMUP_HEADER } from './app.ts';
 import { UserStore } from './auth.ts';
 import { CameraRegistry } from './cameras.ts';
 import { CameraFile } from './camera-file.ts';
@@ -91,6 +91,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, timeou
     (stopping ??= (async () => {
       ready = false;
       await discovery?.stop();
+      // Held ONVIF pulls and push subscriptions end now, not at the connection deadline.
+      await onvifOf(app).close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Event streams never end by themselves: end them (and their upstream attaches) so the
       // server can close.
