@@ -195,6 +195,27 @@ describe('ONVIF Media ver10', () => {
     assert.deepEqual(setConfigs(stack, again), []);
   });
 
+  it('shows a rate below 1 fps as 1 and does not rewrite it when a client sends it back', async () => {
+    stack.sim.setConfigValue(`${EXTRA}FPS`, '0.5');
+    try {
+      const current = await encoderXml(stack, 'SubStream1Encoder');
+      assert.match(current, /<tt:FrameRateLimit>1<\/tt:FrameRateLimit>/);
+      const from = stack.sim.requestLog.length;
+      const a = await setEncoder(stack, current);
+      assert.equal(a.status, 200, a.text);
+      assert.deepEqual(setConfigs(stack, from), []);
+      assert.equal(stack.sim.getConfigValue(`${EXTRA}FPS`), '0.5');
+    } finally {
+      stack.sim.setConfigValue(`${EXTRA}FPS`, '25');
+    }
+  });
+
+  it('counts one encoder instance per stream of the channel', async () => {
+    const a = await call(stack, 'GetGuaranteedNumberOfVideoEncoderInstances', '<trt:ConfigurationToken>MainStreamEncoder</trt:ConfigurationToken>');
+    assert.equal(a.status, 200, a.text);
+    assert.equal(textAt(a.body, 'TotalNumber'), '2');
+  });
+
   it('changes resolution, codec, profile and quality within the caps', async () => {
     const current = await encoderXml(stack, 'SubStream1Encoder');
     const changed = current

@@ -115,6 +115,12 @@ describe('ONVIF Media2 (ver20)', () => {
     assert.equal(options[1]!.attrs.get('GovLengthRange'), undefined);
   });
 
+  it('counts one encoder instance per stream of the video source', async () => {
+    const a = await call(stack, 'GetVideoEncoderInstances', '<tr2:ConfigurationToken>VideoSourceConfig_1</tr2:ConfigurationToken>');
+    assert.equal(a.status, 200, a.text);
+    assert.equal(textAt(a.body, 'Info', 'Total'), '2');
+  });
+
   it('SetVideoEncoderConfiguration writes exactly the changed keys and refuses out-of-caps values without writing', async () => {
     const current = await encoderXml(stack, 'SubStream1Encoder');
     const changed = current

@@ -25,6 +25,7 @@ import {
   streamByEncoder,
   streamByToken,
   streamUri,
+  streamsOf,
   tokens,
   ver10AudioEncoding,
   ver10Encoding,
@@ -193,7 +194,8 @@ function encoderChange(s: Stream, config: XmlNode): EncoderChange {
     const interval = numberIn(textAt(rate, 'EncodingInterval'), 'EncodingInterval');
     const bitrate = numberIn(textAt(rate, 'BitrateLimit'), 'BitrateLimit');
     if (interval !== undefined && interval !== 1) throw invalidArg('EncodingInterval must be 1: the camera encodes every frame it is given', 'ter:ConfigModify');
-    if (fps !== undefined) change.fps = fps;
+    // A rate below 1 fps is shown as 1 (xs:int): sent back unchanged, it is not a change.
+    if (fps !== undefined && fps !== Math.max(1, Math.round(s.video.fps ?? 0))) change.fps = fps;
     if (bitrate !== undefined) change.bitrate = bitrate;
   }
   const codec = encoding ?? ver10Encoding(s.video.compression);
@@ -281,6 +283,11 @@ const operations: OnvifOperation[] = [
     return videoEncoderXml(s, 'trt:Configurations');
   }),
   read('GetVideoEncoderConfigurationOptions', (model, request) => videoEncoderOptionsXml(streamOfOptions(model, request))),
+  // Each stream is its own encoder: the channel runs as many at once as it has streams.
+  read('GetGuaranteedNumberOfVideoEncoderInstances', (model, request) => {
+    const s = streamByEncoder(model, textAt(request, 'ConfigurationToken'));
+    return el('trt:TotalNumber', streamsOf(model, s.channel).length);
+  }),
   op('SetVideoEncoderConfiguration', 'operator', async (request, ctx) => {
     const config = child(request, 'Configuration');
     if (!config) throw invalidArg('Configuration is missing');

@@ -21,6 +21,7 @@ import {
   streamByEncoder,
   streamByToken,
   streamUri,
+  streamsOf,
   tokens,
   ver20AudioEncoding,
   ver20Encoding,
@@ -463,6 +464,11 @@ const operations: OnvifOperation[] = [
     selected(model, request, model.streams, (s) => s.encoderToken, (s) => s.channel, (i, s) => i === s).map((s) => videoEncoder2Xml(s, 'tr2:Configurations')),
   ),
   read('GetVideoEncoderConfigurationOptions', (model, request) => videoEncoderOptions2Xml(streamOfOptions(model, request))),
+  // Each stream is its own encoder: the channel runs as many at once as it has streams.
+  read('GetVideoEncoderInstances', (model, request) => {
+    const c = channelOfOptions(model, request);
+    return el('tr2:Info', el('tr2:Total', streamsOf(model, c.channel).length));
+  }),
   op('SetVideoEncoderConfiguration', 'operator', async (request, ctx) => {
     const config = child(request, 'Configuration');
     if (!config) throw invalidArg('Configuration is missing');
