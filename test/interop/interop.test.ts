@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { endpointReference } from '../../adapters/onvif/identity.ts';
+import { validateSoap } from './xsd.ts';
 import {
   ADMIN,
   CAMERA_ID,
@@ -20,12 +21,13 @@ import {
   startInterop,
   writeResults,
   xsdCheck,
+  answerName,
   type ClientName,
   type Interop,
   type Operation,
   type OpResult,
 } from './harness.ts';
-import { onvifNpmSession } from './onvif-npm.ts';
+import { onvifNpmLogin, onvifNpmSession } from './onvif-npm.ts';
 import { onvifUtilSession } from './onvif-util.ts';
 import { soapNpmSession } from './soap-npm.ts';
 
@@ -107,6 +109,30 @@ describe('ONVIF interop', { timeout: 170_000 }, () => {
     const mark = env.answers.length;
     const results = await soapNpmSession(env);
     await conclude(t, env, 'soap (npm)', mark, results);
+  });
+
+  test('a camera whose clock is off: clients that sign with GetSystemDateAndTime are still let in', async () => {
+    // The simulator's seed zone (+05:45) with its wall clock at the host's UTC: a camera set wrong.
+    env.sim.setConfigValue('table.NTP.TimeZone', '9');
+    try {
+      assert.match(await onvifNpmLogin(env), /WV-V2530LK/);
+    } finally {
+      env.sim.setConfigValue('table.NTP.TimeZone', '0');
+    }
+  });
+
+  test('the XSD check is not vacuous: it refuses element order and namespace slips in a real answer', async () => {
+    const real = env.answers.find((a) => answerName(a.body) === 'GetSystemDateAndTimeResponse' && a.status === 200);
+    assert.ok(real, 'no GetSystemDateAndTime answer recorded');
+    assert.equal((await validateSoap(real.body)).ok, true);
+    const hour = /<tt:Hour>\d+<\/tt:Hour>/.exec(real.body)![0];
+    const minute = /<tt:Minute>\d+<\/tt:Minute>/.exec(real.body)![0];
+    const swapped = real.body.replace(`${hour}${minute}`, `${minute}${hour}`);
+    assert.notEqual(swapped, real.body);
+    assert.equal((await validateSoap(swapped)).ok, false, 'Minute before Hour must be refused');
+    const slipped = real.body.replace(/<tt:DateTimeType>([^<]*)<\/tt:DateTimeType>/, '<tds:DateTimeType>$1</tds:DateTimeType>');
+    assert.notEqual(slipped, real.body);
+    assert.equal((await validateSoap(slipped)).ok, false, 'tds:DateTimeType must be refused');
   });
 
   test('the gateway multicasts Bye for its camera when it stops', async () => {

@@ -155,12 +155,14 @@ export async function onvifNpmSession(env: Interop): Promise<Partial<Record<Oper
 
   await step('WrongPassword', async () => {
     const wrong = new onvif.Cam({ ...options, password: 'not-the-password' });
+    // Synchronised first (as connect() does), so that only the password is wrong.
+    await call(wrong, 'getSystemDateAndTime');
     try {
       await call(wrong, 'getDeviceInformation');
       return { status: 'fail', detail: 'answered without a fault' };
     } catch (e) {
       const text = errText(e);
-      return { status: /NotAuthorized/.test(text) ? 'pass' : 'fail', detail: text.slice(0, 400) };
+      return { status: /NotAuthorized/.test(text) && !/Created/.test(text) ? 'pass' : 'fail', detail: text.slice(0, 400) };
     }
   });
   await step('ReplayedToken', async () => {
@@ -179,4 +181,13 @@ export async function onvifNpmSession(env: Interop): Promise<Partial<Record<Oper
     }
   });
   return results;
+}
+
+/** Connects as the library does (it signs with the device's clock) and reads the device information. */
+export async function onvifNpmLogin(env: Interop): Promise<string> {
+  const { hostname, port } = new URL(env.origin);
+  const cam = new onvif.Cam({ hostname, port: Number(port), path: `/onvif/${CAMERA_ID}/device_service`, username: ADMIN.name, password: ADMIN.password, timeout: 15_000, autoconnect: false });
+  await call(cam, 'connect');
+  const { data } = await call<Record<string, string>>(cam, 'getDeviceInformation');
+  return `${data.manufacturer} ${data.model}`;
 }
