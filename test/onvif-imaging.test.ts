@@ -108,6 +108,24 @@ describe('ONVIF imaging: settings', () => {
     assert.equal(cgiRequests(stack, 'action=setConfig').length, 0);
   });
 
+  it('writes nothing when a client sends back the settings it read (ONVIF Device Manager does)', async () => {
+    for (const state of [
+      {},
+      { 'VideoInOptions[0].NormalOptions.ExposureMode': '4', 'VideoInOptions[0].NormalOptions.WhiteBalance': 'Custom', 'VideoInOptions[0].NormalOptions.Backlight': '3' },
+      { 'VideoInOptions[0].NightOptions.SwitchMode': '3', 'VideoInOptions[0].NightOptions.ExposureMode': '1', 'VideoInOptions[0].NightOptions.WideDynamicRangeMode': '1' },
+    ]) {
+      plant(stack, state);
+      const read = await call(stack, 'GetImagingSettings');
+      const inner = read.text.slice(read.text.indexOf('<timg:ImagingSettings>'), read.text.indexOf('</timg:ImagingSettings>') + '</timg:ImagingSettings>'.length);
+      assert.ok(inner.includes('<tt:Exposure>'), inner);
+      stack.sim.resetStats();
+      const a = await call(stack, 'SetImagingSettings', `${SOURCE}${inner.replace(/<timg:ImagingSettings>/, `<timg:ImagingSettings xmlns:tt="${NS.tt}">`)}`);
+      assert.equal(a.status, 200, a.text);
+      assert.deepEqual(cgiRequests(stack, 'action=setConfig'), [], JSON.stringify(state));
+    }
+    plant(stack, { 'VideoInOptions[0].NightOptions.SwitchMode': '4' });
+  });
+
   it('writes exposure, white balance and backlight to the set in force', async () => {
     plant(stack, { 'VideoInOptions[0].NormalOptions.ExposureMode': '0', 'VideoInOptions[0].NormalOptions.WhiteBalance': 'Auto', 'VideoInOptions[0].NormalOptions.Backlight': '0' });
     stack.sim.resetStats();
