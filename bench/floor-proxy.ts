@@ -11,8 +11,9 @@ const client = new CameraClient({
   username: decodeURIComponent(camera.username),
   password: decodeURIComponent(camera.password),
 });
-const server = createServer(async (_req, res) => {
-  const r = await client.request({ path: '/cgi-bin/configManager.cgi', query: 'action=getConfig&name=General', read: true });
+const server = createServer(async (req, res) => {
+  const name = req.url === '/alarm' ? 'Alarm' : 'General';
+  const r = await client.request({ path: '/cgi-bin/configManager.cgi', query: `action=getConfig&name=${name}`, read: true });
   res.writeHead(200, { 'content-type': 'text/plain' }).end(r.body);
 });
 server.listen(0, '127.0.0.1', () => {

@@ -11,18 +11,31 @@ const base = `${camera.protocol}//${camera.host}`;
 const spec = {
   openapi: '3.0.3',
   info: { title: 'naive', version: '1' },
-  paths: { '/general': { get: { responses: { '200': { description: 'General', content: { 'application/json': { schema: { type: 'object' } } } } } } } },
+  paths: {
+    '/general': {
+      get: { responses: { '200': { description: 'General', content: { 'application/json': { schema: { type: 'object' } } } } } },
+      patch: {
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', properties: { General: { type: 'object', additionalProperties: { type: 'string' } } } } } } },
+        responses: { '200': { description: 'General', content: { 'application/json': { schema: { type: 'object' } } } } },
+      },
+    },
+    '/alarm': { get: { responses: { '200': { description: 'Alarm', content: { 'application/json': { schema: { type: 'object' } } } } } } },
+  },
 };
 const app = express();
+app.use(express.json());
 app.use(OpenApiValidator.middleware({ apiSpec: spec as never, validateRequests: true }));
-app.get('/general', async (_req, res) => {
-  const uri = '/cgi-bin/configManager.cgi?action=getConfig&name=General';
+// A fresh 401 before every camera request, as most wrappers do.
+async function cameraGet(uri: string): Promise<string | undefined> {
   const first = await fetch(base + uri);
   await first.text();
   const challenge = parseChallenge(first.headers.get('www-authenticate') ?? undefined);
-  if (!challenge || challenge.scheme !== 'digest') return res.status(502).end();
+  if (!challenge || challenge.scheme !== 'digest') return undefined;
   const authorization = digestAuthorization({ challenge, username: decodeURIComponent(camera.username), password: decodeURIComponent(camera.password), method: 'GET', uri, nc: 1 });
-  const text = await (await fetch(base + uri, { headers: { authorization } })).text();
+  return (await fetch(base + uri, { headers: { authorization } })).text();
+}
+
+function parse(text: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const line of text.split('\n')) {
     const [key, ...rest] = line.trim().split('=');
@@ -32,7 +45,24 @@ app.get('/general', async (_req, res) => {
     for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
     node[parts[parts.length - 1]!] = rest.join('=');
   }
-  res.json(out);
+  return out;
+}
+
+for (const [route, table] of [['/general', 'General'], ['/alarm', 'Alarm']]) {
+  app.get(route!, async (_req, res) => {
+    const text = await cameraGet(`/cgi-bin/configManager.cgi?action=getConfig&name=${table}`);
+    if (text === undefined) return res.status(502).end();
+    res.json(parse(text));
+  });
+}
+app.patch('/general', async (req, res) => {
+  const fields = Object.entries((req.body as { General?: Record<string, string> }).General ?? {});
+  const query = fields.map(([k, v]) => `General.${k}=${encodeURIComponent(v)}`).join('&');
+  const ok = await cameraGet(`/cgi-bin/configManager.cgi?action=setConfig&${query}`);
+  if (ok?.trim() !== 'OK') return res.status(502).end();
+  const text = await cameraGet('/cgi-bin/configManager.cgi?action=getConfig&name=General');
+  if (text === undefined) return res.status(502).end();
+  res.json(parse(text));
 });
 const server = app.listen(0, '127.0.0.1', () => {
   const address = server.address();
