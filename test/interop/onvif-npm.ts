@@ -105,6 +105,11 @@ export async function onvifNpmSession(env: Interop): Promise<Partial<Record<Oper
     const ok = /^rtsp:\/\/[^@/]+\//.test(data.uri);
     return { status: ok ? 'pass' : 'fail', detail: data.uri };
   });
+  const media2 = Boolean((cam as unknown as { media2Support?: boolean }).media2Support);
+  results.Media2 =
+    media2 && results.GetProfiles?.status === 'pass'
+      ? { status: 'pass', detail: 'the library chose Media2 (GetServices) for GetProfiles and GetStreamUri' }
+      : { status: 'fail', detail: `media2Support ${media2}; GetProfiles ${results.GetProfiles?.status}` };
   await step('GetSnapshotUri', async () => {
     const { data } = await call<{ uri: string }>(cam, 'getSnapshotUri', { profileToken });
     const basic = `Basic ${Buffer.from(`${ADMIN.name}:${ADMIN.password}`).toString('base64')}`;
@@ -151,6 +156,14 @@ export async function onvifNpmSession(env: Interop): Promise<Partial<Record<Oper
     cam.removeAllListeners('event');
     env.sim.raiseEvent('VideoMotion', 'Stop', 0);
     return { status: got !== undefined && got < 2000 ? 'pass' : 'fail', detail: `motion after ${got ?? '—'} ms; messages: ${seen.slice(0, 6).join(' | ')}` };
+  });
+
+  await step('HttpDigest', async () => {
+    // Without WS-Security the library answers the gateway's 401 Digest challenge.
+    const digest = new onvif.Cam({ ...options, useWSSecurity: false });
+    await call(digest, 'getSystemDateAndTime');
+    const { data } = await call<Record<string, string>>(digest, 'getDeviceInformation');
+    return { status: data.model ? 'pass' : 'fail', detail: `GetDeviceInformation over HTTP Digest: ${data.manufacturer} ${data.model}` };
   });
 
   await step('WrongPassword', async () => {

@@ -38,6 +38,8 @@ export async function onvifUtilSession(env: Interop): Promise<Partial<Record<Ope
   const results: Partial<Record<Operation, OpResult>> = {
     PullPointEvent: { status: 'n/a', detail: 'onvif-util has no event commands' },
     ReplayedToken: { status: 'n/a', detail: 'onvif-util makes fresh tokens; replays are covered by the other clients' },
+    Media2: { status: 'n/a', detail: 'libonvif uses Media (ver10)' },
+    HttpDigest: { status: 'n/a', detail: 'libonvif sends a UsernameToken' },
   };
   const mark = env.answers.length;
   const session = await onvifUtil(

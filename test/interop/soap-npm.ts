@@ -13,6 +13,7 @@ import { ADMIN, ONVIF_DIR, type Interop, type Operation, type OpResult } from '.
 const BINDINGS = {
   device: { wsdl: 'wsdl/ver10/device/wsdl/devicemgmt.wsdl', ns: 'http://www.onvif.org/ver10/device/wsdl', binding: 'DeviceBinding' },
   media: { wsdl: 'wsdl/ver10/media/wsdl/media.wsdl', ns: 'http://www.onvif.org/ver10/media/wsdl', binding: 'MediaBinding' },
+  media2: { wsdl: 'wsdl/ver20/media/wsdl/media.wsdl', ns: 'http://www.onvif.org/ver20/media/wsdl', binding: 'Media2Binding' },
   imaging: { wsdl: 'wsdl/ver20/imaging/wsdl/imaging.wsdl', ns: 'http://www.onvif.org/ver20/imaging/wsdl', binding: 'ImagingBinding' },
   events: { wsdl: 'wsdl/ver10/events/wsdl/event.wsdl', ns: 'http://www.onvif.org/ver10/events/wsdl', binding: 'EventBinding' },
   pullpoint: { wsdl: 'wsdl/ver10/events/wsdl/event.wsdl', ns: 'http://www.onvif.org/ver10/events/wsdl', binding: 'PullPointSubscriptionBinding' },
@@ -99,7 +100,10 @@ function faultText(e: unknown): string {
 }
 
 export async function soapNpmSession(env: Interop): Promise<Partial<Record<Operation, OpResult>>> {
-  const results: Partial<Record<Operation, OpResult>> = { Discovery: { status: 'n/a', detail: 'the soap package has no WS-Discovery client' } };
+  const results: Partial<Record<Operation, OpResult>> = {
+    Discovery: { status: 'n/a', detail: 'the soap package has no WS-Discovery client' },
+    HttpDigest: { status: 'n/a', detail: 'the soap package has no HTTP Digest security' },
+  };
   const step = async (op: Operation, fn: () => Promise<OpResult>) => {
     try {
       results[op] = await fn();
@@ -108,6 +112,7 @@ export async function soapNpmSession(env: Interop): Promise<Partial<Record<Opera
     }
   };
   const xaddrs = new Map<string, string>();
+  const services = new Map<string, string>();
   const dev = () => client('device', env.deviceXAddr, wsse());
 
   await step('GetSystemDateAndTime', async () => {
@@ -132,6 +137,7 @@ export async function soapNpmSession(env: Interop): Promise<Partial<Record<Opera
   await step('GetServices', async () => {
     const [r] = await (await dev()).GetServicesAsync!({ IncludeCapability: false });
     const list = asArray(r.Service as { Namespace: string; XAddr: string } | Array<{ Namespace: string; XAddr: string }>);
+    for (const s of list) services.set(s.Namespace, s.XAddr);
     const ok = ['http://www.onvif.org/ver10/media/wsdl', 'http://www.onvif.org/ver20/imaging/wsdl'].every((ns) => list.some((s) => s.Namespace === ns));
     return { status: ok ? 'pass' : 'fail', detail: list.map((s) => `${s.Namespace} ${s.XAddr}`).join('; ') };
   });
@@ -156,6 +162,16 @@ export async function soapNpmSession(env: Interop): Promise<Partial<Record<Opera
     const [r] = await (await media()).GetStreamUriAsync!({ StreamSetup: { Stream: 'RTP-Unicast', Transport: { Protocol: 'RTSP' } }, ProfileToken: profileToken });
     const uri = (r.MediaUri as { Uri?: string }).Uri ?? '';
     return { status: /^rtsp:\/\/[^@/]+\//.test(uri) ? 'pass' : 'fail', detail: uri };
+  });
+  await step('Media2', async () => {
+    const m2 = await client('media2', services.get('http://www.onvif.org/ver20/media/wsdl') ?? `${env.origin}/onvif/cam1/media2_service`, wsse());
+    const [r] = await m2.GetProfilesAsync!({ Type: ['All'] });
+    const profiles = asArray(r.Profiles as Record<string, unknown> | Array<Record<string, unknown>>) as Array<{ attributes?: { token?: string }; Configurations?: { VideoEncoder?: { Encoding?: string } } }>;
+    const token = profiles[0]?.attributes?.token ?? '';
+    const [u] = await m2.GetStreamUriAsync!({ Protocol: 'RtspUnicast', ProfileToken: token });
+    const uri = String(u.Uri ?? '');
+    const ok = profiles.length > 0 && profiles.some((p) => p.Configurations?.VideoEncoder?.Encoding === 'H264') && uri.startsWith('rtsp://');
+    return { status: ok ? 'pass' : 'fail', detail: `GetProfiles ${profiles.map((p) => p.attributes?.token).join(',')}, GetStreamUri ${uri}` };
   });
   await step('GetSnapshotUri', async () => {
     const [r] = await (await media()).GetSnapshotUriAsync!({ ProfileToken: profileToken });

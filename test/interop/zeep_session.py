@@ -62,6 +62,7 @@ class LastEnvelope(Plugin):
 WSDL = {
     'device': ('wsdl/ver10/device/wsdl/devicemgmt.wsdl', '{http://www.onvif.org/ver10/device/wsdl}DeviceBinding'),
     'media': ('wsdl/ver10/media/wsdl/media.wsdl', '{http://www.onvif.org/ver10/media/wsdl}MediaBinding'),
+    'media2': ('wsdl/ver20/media/wsdl/media.wsdl', '{http://www.onvif.org/ver20/media/wsdl}Media2Binding'),
     'imaging': ('wsdl/ver20/imaging/wsdl/imaging.wsdl', '{http://www.onvif.org/ver20/imaging/wsdl}ImagingBinding'),
     'events': ('wsdl/ver10/events/wsdl/event.wsdl', '{http://www.onvif.org/ver10/events/wsdl}EventBinding'),
     'pullpoint': ('wsdl/ver10/events/wsdl/event.wsdl', '{http://www.onvif.org/ver10/events/wsdl}PullPointSubscriptionBinding'),
@@ -166,6 +167,16 @@ def _():
     record('GetStreamUri', uri.startswith('rtsp://') and '@' not in uri.split('/')[2], uri)
 
 
+@step('Media2')
+def _():
+    media2 = service('media2', xaddr('http://www.onvif.org/ver20/media/wsdl', 'Media2'), auth)
+    profiles = media2.GetProfiles(Type=['All'])
+    encodings = [p.Configurations.VideoEncoder.Encoding for p in profiles if p.Configurations is not None and p.Configurations.VideoEncoder is not None]
+    uri = media2.GetStreamUri(Protocol='RtspUnicast', ProfileToken=profiles[0].token)
+    ok = len(profiles) > 0 and 'H264' in encodings and uri.startswith('rtsp://')
+    record('Media2', ok, 'GetProfiles %s %s, GetStreamUri %s' % ([p.token for p in profiles], encodings, uri))
+
+
 @step('GetSnapshotUri')
 def _():
     media = service('media', xaddr('http://www.onvif.org/ver10/media/wsdl', 'Media'), auth)
@@ -235,6 +246,16 @@ def _():
     urllib.request.urlopen(urllib.request.Request(SIM_URL + '/__sim/events', data=json.dumps({'code': 'VideoMotion', 'action': 'Stop', 'index': 0}).encode(),
                                                   headers={'Content-Type': 'application/json'}, method='POST'), timeout=5).read()
     record('PullPointEvent', got is not None and got < 2.0, 'motion after %s s; messages %s' % (None if got is None else round(got, 3), seen[:6]))
+
+
+@step('HttpDigest')
+def _():
+    # SOAP authenticated by HTTP Digest alone (no UsernameToken): requests answers the 401 challenge.
+    session = requests.Session()
+    session.auth = HTTPDigestAuth(USER, PASSWORD)
+    client = Client(os.path.join(ONVIF_DIR, WSDL['device'][0]), transport=LocalTransport(session=session, timeout=10, operation_timeout=20), settings=SETTINGS)
+    r = client.create_service(WSDL['device'][1], DEVICE_XADDR).GetDeviceInformation()
+    record('HttpDigest', bool(r.Model), 'GetDeviceInformation over HTTP Digest: %s %s' % (r.Manufacturer, r.Model))
 
 
 @step('WrongPassword')
