@@ -13,14 +13,14 @@ import { invalidArg, NS, OnvifFault } from './soap.ts';
 import { child, el, formatDuration, opt, parseDuration, utcDateTime, type XmlChild, type XmlNode } from './xml.ts';
 
 // The tokens the Media services put in their profiles.
-export const PTZ_NODE_TOKEN = tokens.ptzNode(1);
-export const PTZ_CONFIG_TOKEN = tokens.ptzConfig(1);
+const PTZ_NODE_TOKEN = tokens.ptzNode(1);
+const PTZ_CONFIG_TOKEN = tokens.ptzConfig(1);
 
 const PTZ = '/cgi-bin/ptz.cgi';
 // The camera has one PTZ channel, counted from 1 in ptz.cgi.
 const CHANNEL = '1';
 
-export const SPACES = {
+const SPACES = {
   absolutePanTilt: 'http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace',
   absoluteZoom: 'http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace',
   relativePanTilt: 'http://www.onvif.org/ver10/tptz/PanTiltSpaces/TranslationGenericSpace',
@@ -78,8 +78,8 @@ function capsOf(entry: CameraEntry): Promise<Caps | null> {
   return probe;
 }
 
-/** Whether this camera has a PTZ head (for the Media service's profiles and the Device service). */
-export async function hasPtz(entry: CameraEntry): Promise<boolean> {
+/** Whether this camera has a PTZ head; a camera that cannot be reached now counts as without (not cached). */
+async function hasPtz(entry: CameraEntry): Promise<boolean> {
   try {
     return (await capsOf(entry)) !== null;
   } catch {
@@ -388,7 +388,7 @@ async function useCount(ctx: OnvifContext): Promise<number> {
 }
 
 /** The one PTZ configuration, as GetConfigurations answers it (name: tt:PTZConfiguration or tptz:PTZConfiguration). */
-export async function ptzConfiguration(ctx: OnvifContext, name = 'tt:PTZConfiguration'): Promise<XmlChild> {
+async function ptzConfiguration(ctx: OnvifContext, name = 'tt:PTZConfiguration'): Promise<XmlChild> {
   await caps(ctx);
   return el(
     name,
