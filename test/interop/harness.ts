@@ -124,6 +124,8 @@ export async function startInterop(): Promise<Interop> {
         listener.close();
         await sim.close();
         log.end();
+        // Every answer, for reading a failure with its XML.
+        writeFileSync(join(RESULTS_DIR, 'answers.jsonl'), answers.map((a) => JSON.stringify(a)).join('\n') + '\n');
       })()),
   };
 }
