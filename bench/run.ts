@@ -11,6 +11,7 @@
 // Targets other than the load generator run as child processes, so that their CPU (utime+stime
 // from /proc) is measured apart. Results go to bench/RESULTS.md, followed by bench/NOTES.md.
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -335,6 +336,15 @@ async function httpBench(goals: Goal[]): Promise<string[]> {
     nginx?.stop();
   }
   rows.push(...(await coldStart(goals)));
+  if (existsSync(new URL('../adapters/onvif/router.ts', import.meta.url))) {
+    try {
+      rows.push(...(await onvifBench()));
+    } catch (err) {
+      rows.push('## ONVIF GetProfiles and PullMessages per second', '', `Not measured: ${err instanceof Error ? err.message : String(err)}`, '');
+    }
+  } else {
+    rows.push('## ONVIF GetProfiles and PullMessages per second', '', 'TODO: adapters/onvif/router.ts does not exist yet; add these scenarios when it does.', '');
+  }
   camera.child.kill('SIGTERM');
   return rows;
 }
@@ -443,6 +453,53 @@ async function coldStart(goals: Goal[]): Promise<string[]> {
   return rows;
 }
 
+// ---------- ONVIF ----------
+
+/** A SOAP 1.2 envelope with a fresh WS-UsernameToken (PasswordDigest), as ONVIF clients send. */
+function soap(body: string, password: string): string {
+  const nonce = randomBytes(16);
+  const created = new Date().toISOString();
+  const digest = createHash('sha1').update(Buffer.concat([nonce, Buffer.from(created), Buffer.from(password)])).digest('base64');
+  return `<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tev="http://www.onvif.org/ver10/events/wsdl"><s:Header><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"><wsse:UsernameToken><wsse:Username>admin</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest">${digest}</wsse:Password><wsse:Nonce EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-soap-message-security-1.0#Base64Binary">${nonce.toString('base64')}</wsse:Nonce><wsu:Created>${created}</wsu:Created></wsse:UsernameToken></wsse:Security></s:Header><s:Body>${body}</s:Body></s:Envelope>`;
+}
+
+/**
+ * GetProfiles and PullMessages per second through camgate's ONVIF service, in front of the
+ * simulator (the fake camera has only two tables). PullMessages with Timeout PT0S on one pull
+ * point: after the first answer (the Initialized states) each pull is an empty answer.
+ */
+async function onvifBench(): Promise<string[]> {
+  const sim = await startChild(['simulator/main.ts'], { SIM_PORT: '0', SIM_PASSWORD: PASSWORD }, /(http:\/\/127\.0\.0\.1:\d+)/);
+  const gw = await startChild(['gateway/main.ts'], { ...GATEWAY_ENV, CAMERA_URL: sim.match[1]!.replace('http://', `http://admin:${PASSWORD}@`) }, LISTENING);
+  const url = gw.match[1]!;
+  const pool = new Pool(url, { connections: 32, pipelining: 1 });
+  const post = async (path: string, body: string): Promise<string> => {
+    const r = await pool.request({ method: 'POST', path, headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: soap(body, 'bench-admin') });
+    const text = await r.body.text();
+    if (r.statusCode !== 200) throw new Error(`ONVIF ${path} ${r.statusCode}: ${text.slice(0, 300)}`);
+    return text;
+  };
+  try {
+    for (let i = 0; i < 600 && (await fetch(`${url}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+    const created = await post('/onvif/cam1/event_service', '<tev:CreatePullPointSubscription><tev:InitialTerminationTime>PT600S</tev:InitialTerminationTime></tev:CreatePullPointSubscription>');
+    const address = /<wsa:Address>([^<]+)<\/wsa:Address>/.exec(created)?.[1];
+    if (!address) throw new Error('no pull point address');
+    const pullPath = new URL(address).pathname;
+    const targets: Target[] = [
+      { name: 'GetProfiles', pid: gw.child.pid!, call: async () => void (await post('/onvif/cam1/media_service', '<trt:GetProfiles/>')) },
+      { name: 'PullMessages (PT0S)', pid: gw.child.pid!, call: async () => void (await post(pullPath, '<tev:PullMessages><tev:Timeout>PT0S</tev:Timeout><tev:MessageLimit>10</tev:MessageLimit></tev:PullMessages>')) },
+    ];
+    const rows = ['## ONVIF GetProfiles and PullMessages per second (camgate in front of the simulator, WS-UsernameToken on every call)', ''];
+    // The camera-request column counts the fake camera, which ONVIF does not use here.
+    for (const connections of [1, 32]) rows.push(...(await scenario('ONVIF', connections, targets, [])).rows.map((r) => r.replace(/ \| 0\.00 \|$/, ' | — |')));
+    return rows;
+  } finally {
+    await pool.close();
+    gw.child.kill('SIGTERM');
+    sim.child.kill('SIGTERM');
+  }
+}
+
 // ---------- main ----------
 
 const load = os.loadavg().map((x) => x.toFixed(2)).join(' / ');
@@ -452,7 +509,6 @@ process.stdout.write(codec.join('\n') + '\n');
 const goals: Goal[] = [];
 const http = await httpBench(goals);
 const loadAfter = os.loadavg().map((x) => x.toFixed(2)).join(' / ');
-const onvif = existsSync(new URL('../adapters/onvif/router.ts', import.meta.url));
 const header = [
   '# Benchmark results',
   '',
@@ -468,11 +524,7 @@ const header = [
   '',
 ];
 const todo = [
-  '## ONVIF GetProfiles and PullMessages per second',
-  '',
-  onvif
-    ? 'TODO: the ONVIF service (adapters/onvif/) was still being written when this benchmark was extended; its scenarios are not measured yet.'
-    : 'TODO: adapters/onvif/router.ts does not exist yet; GetProfiles and PullMessages per second are to be added when it does.',
+  '## Fan-out',
   '',
   'SSE fan-out to 1,000 clients and MJPEG fan-out to 100 viewers: bench/events.ts and bench/media.ts (EVENTS-RESULTS.md, MEDIA-RESULTS.md), run by the same `npm run bench`.',
   '',

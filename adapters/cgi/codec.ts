@@ -113,6 +113,7 @@ export function parseKeyValue(text: string): ParseResult {
   let indexContainer: CgiNode[] | null = null;
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let line = 0;
+  let nextEq = -2; // the next '=' at or after the line being read; -1: none left
 
   while (pos < len) {
     line++;
@@ -125,16 +126,14 @@ export function parseKeyValue(text: string): ParseResult {
       pos = next < 0 ? len : next + 1;
       continue;
     }
-    let eq = -1;
-    for (; i < len; i++) {
-      const c = text.charCodeAt(i);
-      if (c === EQ) {
-        eq = i;
-        break;
-      }
-      if (c === LF) break;
-    }
+    // The line's end and its first '=' by indexOf (native scans); a '=' found beyond this line
+    // is kept for the lines that follow.
+    let lineEnd = text.indexOf('\n', i);
+    if (lineEnd < 0) lineEnd = len;
+    if (nextEq !== -1 && nextEq < i) nextEq = text.indexOf('=', i);
+    const eq = nextEq !== -1 && nextEq < lineEnd ? nextEq : -1;
     if (eq < 0) {
+      i = lineEnd;
       // i is the LF (or the end): a line without '='.
       let s = pos;
       let e = i;
@@ -145,8 +144,6 @@ export function parseKeyValue(text: string): ParseResult {
       pos = i + 1;
       continue;
     }
-    let lineEnd = text.indexOf('\n', eq + 1);
-    if (lineEnd < 0) lineEnd = len;
     pos = lineEnd + 1;
     const valueEnd = lineEnd > eq + 1 && text.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
 
