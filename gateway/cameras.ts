@@ -78,6 +78,11 @@ export class CameraRegistry {
     return entry;
   }
 
+  /** The logger run-time changes report to. */
+  get logger(): Logger | undefined {
+    return this.defaults.logger;
+  }
+
   get(id: string): CameraEntry | undefined {
     return this.entries.get(id);
   }

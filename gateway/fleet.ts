@@ -50,11 +50,12 @@ function serialised<T>(cameras: CameraRegistry, work: () => Promise<T>): Promise
   return run;
 }
 
-async function written(what: string, write: () => Promise<unknown>): Promise<void> {
+async function written(cameras: CameraRegistry, what: string, write: () => Promise<unknown>): Promise<void> {
   try {
     await write();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    cameras.logger?.error({ file: state(cameras).file?.path, code, message: (err as Error).message }, `could not ${what} the configuration file`);
     // Never the file's content (passwords) in the detail: only what failed and the errno code.
     throw new ProblemError('CONFIG_WRITE_FAILED', { detail: `could not ${what} the configuration file${code ? ` (${code})` : ''}`, cause: err });
   }
@@ -64,7 +65,7 @@ export function addCamera(cameras: CameraRegistry, config: CameraConfig): Promis
   return serialised(cameras, async () => {
     if (cameras.get(config.id)) throw new ProblemError('CONFLICT', { detail: `camera ${config.id} exists already` });
     const file = state(cameras).file;
-    if (file) await written('add the camera to', () => file.add(config));
+    if (file) await written(cameras, 'add the camera to', () => file.add(config));
     const entry = cameras.build(config, { persisted: file !== undefined });
     cameras.set(entry);
     return entry;
@@ -87,7 +88,7 @@ export function changeCamera(cameras: CameraRegistry, id: string, change: Camera
     if (name !== undefined) config.name = name;
     const file = state(cameras).file;
     let persisted = false;
-    if (file && old.persisted) await written('change the camera in', async () => { persisted = await file.replace(config); });
+    if (file && old.persisted) await written(cameras, 'change the camera in', async () => { persisted = await file.replace(config); });
     const sameCamera = config.baseUrl === old.connection.baseUrl && config.username === old.connection.username
       && config.password === old.connection.password && config.model === old.model;
     if (sameCamera) {
@@ -110,7 +111,7 @@ export function removeCamera(cameras: CameraRegistry, id: string): Promise<{ ent
     if (!old) throw new ProblemError('NOT_FOUND', { detail: `no camera ${id}` });
     const file = state(cameras).file;
     let persisted = false;
-    if (file && old.persisted) await written('remove the camera from', async () => { persisted = await file.remove(id); });
+    if (file && old.persisted) await written(cameras, 'remove the camera from', async () => { persisted = await file.remove(id); });
     cameras.delete(id);
     await retire(cameras, old, 'now');
     return { entry: old, persisted };

@@ -131,6 +131,7 @@ describe('fleet: cameras at run time', () => {
       assert.equal(res.status, 500, res.text);
       assert.equal(res.body.code, 'CONFIG_WRITE_FAILED');
       assert.match(res.body.detail, /EIO/);
+      assert.ok(s.logs.some((l) => l.includes('could not add the camera to the configuration file') && l.includes('"code":"EIO"')), 'the operator finds it in the log');
     } finally {
       failRename = false;
     }
