@@ -269,7 +269,9 @@ interface ValidatorError {
 function errorHandler(logger: Logger, metrics: Metrics) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     // The client left and its camera calls were aborted: nobody to answer, nothing went wrong.
-    if (req.socket.destroyed) {
+    // (req.socket can be null here, e.g. after a streamed request body was handed on.)
+    const socket = req.socket ?? res.socket;
+    if (!socket || socket.destroyed) {
       logger.debug({ path: req.path }, 'client left before its answer');
       res.destroy();
       return;

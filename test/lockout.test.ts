@@ -6,6 +6,8 @@ import { LoginBudget } from '../adapters/cgi/breaker.ts';
 import { CameraClient, type CgiLongStream, type CgiRequest } from '../adapters/cgi/client.ts';
 import { ProblemError } from '../gateway/problems.ts';
 import { startSimulator, type Simulator } from '../simulator/server.ts';
+import request from 'supertest';
+import { basic, startStack, USERS } from './stack.ts';
 
 const PASSWORD = 'Lock-pw-1';
 const TIME: CgiRequest = { path: '/cgi-bin/global.cgi', query: 'action=getCurrentTime', read: true };
@@ -130,5 +132,29 @@ describe('row: lockout safety', () => {
     assert.equal(sim.stats.failedLogins, 0);
     assert.equal(client.breaker.state, 'closed');
     assert.ok(client.breaker.budget.remaining >= 2, `budget left: ${client.breaker.budget.remaining}`);
+  });
+
+  test('audio uploads (signed outside the request pool) spend the same budget: 40 POSTs and GETs after a password change, at most 3 refusals', async () => {
+    const stack = await startStack({ sim: { lockout: LOCKOUT } });
+    try {
+      const operator = basic(USERS.operator);
+      const CAM = '/api/v1/cameras/cam1';
+      const post = () => request(stack.app).post(`${CAM}/audio/stream?channel=1`).set('Authorization', operator)
+        .set('Content-Type', 'audio/G.711A').send(Buffer.alloc(2_000, 0xd5));
+      assert.equal((await post()).status, 204);
+      stack.sim.setPassword('changed-on-the-camera');
+      stack.sim.resetStats();
+      const results = await Promise.all([
+        ...Array.from({ length: 20 }, () => post()),
+        ...Array.from({ length: 20 }, () => request(stack.app).get(`${CAM}/system/general`).set('Authorization', operator)),
+      ]);
+      assert.ok(stack.sim.stats.failedLogins <= 3, `refused logins at the camera: ${stack.sim.stats.failedLogins}`);
+      for (const r of results) assert.ok([502, 503, 504].includes(r.status), `${r.status} ${r.text.slice(0, 2000)}`);
+      const more = await Promise.all(Array.from({ length: 10 }, () => post()));
+      for (const r of more) assert.equal(r.body.code, 'CAMERA_LOCKED_OUT');
+      assert.ok(stack.sim.stats.failedLogins <= 3);
+    } finally {
+      await stack.close();
+    }
   });
 });

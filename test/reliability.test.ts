@@ -143,12 +143,13 @@ describe('row: bulkhead (a slow camera does not move another camera\'s p99)', ()
         }
         return times;
       };
+      // Different reads, so that coalescing does not fold them into one camera request; each one
+      // called once first, so that no validator is compiled (synchronously) while cam2 is measured.
+      const paths = ['system/general', 'system/time', 'system/serial-number', 'system/software-version', 'video/color?channel=1'];
+      for (const p of paths) assert.equal(await get(`${base}/cam1/${p}`), 200);
       await cam2(20);
-      await get(`${base}/cam1/system/general`);
       const baseline = pct(await cam2(100), 99);
       s.sim.faults.latencyMs = 2_000;
-      // Different reads, so that coalescing does not fold them into one camera request.
-      const paths = ['system/general', 'system/time', 'system/serial-number', 'system/software-version', 'video/color?channel=1'];
       const slow = Array.from({ length: 200 }, (_, i) => get(`${base}/cam1/${paths[i % paths.length]}`));
       await new Promise((r) => setTimeout(r, 300));
       const cam1 = s.cameras.get('cam1')!.client;

@@ -737,18 +737,7 @@ export class CameraClient {
   // before the send and settled by the answer, so refusals in flight count before they happen.
   private async sendSigned(call: Call, authorization: string): Promise<Dispatcher.ResponseData> {
     const budget = this.breaker.budget;
-    let ticket: number | null;
-    while ((ticket = budget.take()) === null) {
-      // Places held by requests on the wire come back with their answers: wait for them.
-      if (budget.failed < budget.max) {
-        await this.authChanged.wait(call.controller.signal);
-        continue;
-      }
-      this.proven = false;
-      this.breaker.trip();
-      this.authChanged.notify();
-      throw this.lockedOut();
-    }
+    const ticket = await this.loginPlace(call.controller.signal);
     let res: Dispatcher.ResponseData;
     try {
       res = await this.send(call, authorization);
@@ -768,6 +757,47 @@ export class CameraClient {
     }
     this.authChanged.notify();
     return res;
+  }
+
+  private async loginPlace(signal: AbortSignal | undefined): Promise<number> {
+    const budget = this.breaker.budget;
+    for (;;) {
+      const ticket = budget.take();
+      if (ticket !== null) return ticket;
+      // Places held by requests on the wire come back with their answers: wait for them.
+      if (budget.failed < budget.max) {
+        await this.authChanged.wait(signal);
+        continue;
+      }
+      this.proven = false;
+      this.breaker.trip();
+      this.authChanged.notify();
+      throw this.lockedOut();
+    }
+  }
+
+  /**
+   * A place in the lockout budget for a request signed outside this client (the streamed POST of
+   * media/upload.ts); settle it with the answer's status and whether a 401 said `stale=true`.
+   */
+  async signedElsewhere(signal?: AbortSignal): Promise<(status: number | null, stale?: boolean) => void> {
+    if (this.closed) throw this.closedError();
+    if (this.breaker.state === 'open') throw this.lockedOut();
+    const ticket = await this.loginPlace(signal);
+    let settled = false;
+    return (status, stale = false) => {
+      if (settled) return;
+      settled = true;
+      if (status === 401 && !stale) {
+        this.proven = false;
+        this.breaker.budget.refused();
+        this.stats.authFailures++;
+        this.breaker.failure(1);
+      } else {
+        this.breaker.budget.release(ticket, status !== null && status < 400);
+      }
+      this.authChanged.notify();
+    };
   }
 
   private learn(ch: AuthChallenge): void {

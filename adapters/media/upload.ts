@@ -44,7 +44,17 @@ export async function postStream(entry: CameraEntry, req: PostStreamRequest): Pr
       // The camera refused the request itself (a model without audio output): no need to send the body.
       return { status: probe.statusCode, body: probeText };
     }
-    const res = await client.request({ path: uri, method: 'POST', headers, body: req.body, signal: req.signal });
+    // The signed POST spends the camera's lockout budget like any other login (client.ts).
+    const settle = headers.authorization === undefined ? undefined : await entry.client.signedElsewhere(req.signal);
+    let res;
+    try {
+      res = await client.request({ path: uri, method: 'POST', headers, body: req.body, signal: req.signal });
+    } catch (err) {
+      settle?.(null);
+      throw err;
+    }
+    const again = res.statusCode === 401 ? parseChallenge(res.headers['www-authenticate']) : null;
+    settle?.(res.statusCode, again?.scheme === 'digest' && again.stale);
     let text = '';
     for await (const chunk of res.body) {
       text += (chunk as Buffer).toString('latin1');
