@@ -23,15 +23,16 @@ export type RateLimitOverrides = Partial<Record<RateLimitClass, Partial<ClassLim
  *   second one inside 2 minutes is a mistake or a loop; 3 in a burst per user lets an admin
  *   work through a few cameras, 1 per 2 min per camera.
  * - snapshot: the gateway shares one camera request per second and camera (single-flight and a
- *   1 s cache), so the camera is safe already; the limit bounds the gateway's own JPEG fan-out
- *   per user (2 a second, a burst of 10 for a page of thumbnails) and per camera (10 a second).
+ *   1 s cache), so the camera is safe already; the limit bounds the gateway's own JPEG fan-out:
+ *   5 a second per user (a VMS pulling JPEGs; faster viewers belong on MJPEG or RTSP), a burst of
+ *   10 for a page of thumbnails, and 20 a second per camera.
  * - mjpeg: opening a view is cheap once the upstream runs, but opens in a loop churn the camera's
  *   stream; 20 opens a minute per user, 60 per camera.
  */
 export const DEFAULT_RATE_LIMITS: RateLimits = {
   ptz: { perUser: { burst: 10, perMinute: 300 }, perCamera: { burst: 20, perMinute: 600 } },
   reboot: { perUser: { burst: 3, perMinute: 1 }, perCamera: { burst: 1, perMinute: 0.5 } },
-  snapshot: { perUser: { burst: 10, perMinute: 120 }, perCamera: { burst: 20, perMinute: 600 } },
+  snapshot: { perUser: { burst: 10, perMinute: 300 }, perCamera: { burst: 30, perMinute: 1200 } },
   mjpeg: { perUser: { burst: 5, perMinute: 20 }, perCamera: { burst: 10, perMinute: 60 } },
 };
 
