@@ -109,11 +109,12 @@ describe('ONVIF imaging: settings', () => {
   });
 
   it('writes nothing when a client sends back the settings it read (ONVIF Device Manager does)', async () => {
-    for (const state of [
+    const states: Array<Record<string, string>> = [
       {},
       { 'VideoInOptions[0].NormalOptions.ExposureMode': '4', 'VideoInOptions[0].NormalOptions.WhiteBalance': 'Custom', 'VideoInOptions[0].NormalOptions.Backlight': '3' },
       { 'VideoInOptions[0].NightOptions.SwitchMode': '3', 'VideoInOptions[0].NightOptions.ExposureMode': '1', 'VideoInOptions[0].NightOptions.WideDynamicRangeMode': '1' },
-    ]) {
+    ];
+    for (const state of states) {
       plant(stack, state);
       const read = await call(stack, 'GetImagingSettings');
       const inner = read.text.slice(read.text.indexOf('<timg:ImagingSettings>'), read.text.indexOf('</timg:ImagingSettings>') + '</timg:ImagingSettings>'.length);
