@@ -467,9 +467,14 @@ export const SESSION_TIMEOUT = 'PT60S';
 // URIs
 
 /** The camera's RTSP URL of a stream, without credentials (design.md §6). */
-export async function streamUri(ctx: OnvifContext, s: Stream): Promise<string> {
-  const { base } = await rtspBase(ctx.entry, ctx.signal);
+export function streamUri(base: string, s: Stream): string {
   return `${base}/cam/realmonitor?channel=${s.channel}&subtype=${s.subtype}`;
+}
+
+/** The model and the camera's `rtsp://host:port`, read together (one round trip, not two). */
+export async function readModelAndRtsp(ctx: OnvifContext): Promise<[MediaModel, string]> {
+  const [model, rtsp] = await Promise.all([readModel(ctx), rtspBase(ctx.entry, ctx.signal)]);
+  return [model, rtsp.base];
 }
 
 /** The gateway's own snapshot route (Digest and Basic), served by router.ts. */

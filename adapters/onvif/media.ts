@@ -19,6 +19,7 @@ import {
   numberIn,
   ptzConfigXml,
   readModel,
+  readModelAndRtsp,
   SESSION_TIMEOUT,
   snapshotUri,
   streamByAudioEncoder,
@@ -334,7 +335,8 @@ const operations: OnvifOperation[] = [
   // OSDs are served by Media2 (trt Capabilities say OSD=false).
   read('GetOSDs', () => []),
 
-  read('GetStreamUri', async (model, request, ctx) => {
+  op('GetStreamUri', 'viewer', async (request, ctx) => {
+    const [model, base] = await readModelAndRtsp(ctx);
     const s = streamByToken(model, textAt(request, 'ProfileToken'));
     const setup = child(request, 'StreamSetup');
     const stream = textAt(setup, 'Stream');
@@ -345,7 +347,7 @@ const operations: OnvifOperation[] = [
     if (protocol !== undefined && !['UDP', 'TCP', 'RTSP'].includes(protocol)) {
       throw invalidArg(`transport ${protocol.slice(0, 32)} is not offered: UDP, TCP (interleaved) or RTSP`, 'ter:InvalidStreamSetup');
     }
-    return el('trt:MediaUri', mediaUriXml(await streamUri(ctx, s)));
+    return el('trt:GetStreamUriResponse', el('trt:MediaUri', mediaUriXml(streamUri(base, s))));
   }),
   read('GetSnapshotUri', (model, request, ctx) => el('trt:MediaUri', mediaUriXml(snapshotUri(ctx, streamByToken(model, textAt(request, 'ProfileToken')))))),
 

@@ -16,6 +16,7 @@ import {
   numberIn,
   ptzConfigXml,
   readModel,
+  readModelAndRtsp,
   snapshotUri,
   streamByAudioEncoder,
   streamByEncoder,
@@ -192,12 +193,14 @@ interface Osd {
   title: string | undefined;
 }
 
-async function readOsds(ctx: OnvifContext, model: MediaModel): Promise<Osd[]> {
-  const [widgets, titles] = await Promise.all([
+/** The model and the OSDs, read together (one round trip, not two). */
+async function readOsds(ctx: OnvifContext): Promise<[MediaModel, Osd[]]> {
+  const [model, widgets, titles] = await Promise.all([
+    readModel(ctx),
     ctx.entry.camera.getConfig('VideoWidget', { signal: ctx.signal }),
     ctx.entry.camera.getConfig('ChannelTitle', { signal: ctx.signal }),
   ]);
-  return osdsOf(model, widgets, titles);
+  return [model, osdsOf(model, widgets, titles)];
 }
 
 function osdsOf(model: MediaModel, widgets: CgiDoc, titles: CgiDoc): Osd[] {
@@ -517,17 +520,19 @@ const operations: OnvifOperation[] = [
   read('GetAudioOutputConfigurations', () => []),
   read('GetAudioDecoderConfigurations', () => []),
 
-  read('GetStreamUri', async (model, request, ctx) => {
+  op('GetStreamUri', 'viewer', async (request, ctx) => {
+    const [model, base] = await readModelAndRtsp(ctx);
     const s = streamByToken(model, textAt(request, 'ProfileToken'));
     streamProtocol(request);
-    return el('tr2:Uri', await streamUri(ctx, s));
+    return el('tr2:GetStreamUriResponse', el('tr2:Uri', streamUri(base, s)));
   }),
   read('GetSnapshotUri', (model, request, ctx) => el('tr2:Uri', snapshotUri(ctx, streamByToken(model, textAt(request, 'ProfileToken'))))),
 
-  read('GetOSDs', async (model, request, ctx) => {
+  op('GetOSDs', 'viewer', async (request, ctx) => {
     const token = textAt(request, 'OSDToken');
     const config = textAt(request, 'ConfigurationToken');
-    let osds = (await readOsds(ctx, model)).filter((o) => o.shown);
+    const [model, all] = await readOsds(ctx);
+    let osds = all.filter((o) => o.shown);
     if (token !== undefined) {
       osds = osds.filter((o) => o.token === token);
       if (osds.length === 0) throw noOsd(token);
@@ -536,7 +541,7 @@ const operations: OnvifOperation[] = [
       if (!model.channels.some((c) => tokens.videoSourceConfig(c.channel) === config)) throw invalidArg(`no video source configuration '${config.slice(0, 64)}'`, 'ter:NoConfig');
       osds = osds.filter((o) => tokens.videoSourceConfig(o.channel) === config);
     }
-    return osds.map((o) => osdXml(o, 'tr2:OSDs'));
+    return el('tr2:GetOSDsResponse', osds.map((o) => osdXml(o, 'tr2:OSDs')));
   }),
   read('GetOSDOptions', (model, request) => {
     channelOfOptions(model, request);
@@ -545,8 +550,7 @@ const operations: OnvifOperation[] = [
   op('SetOSD', 'operator', async (request, ctx) => {
     const osd = child(request, 'OSD');
     const token = osd?.attrs.get('token');
-    const model = await readModel(ctx);
-    const o = (await readOsds(ctx, model)).find((x) => x.token === token && x.shown);
+    const o = (await readOsds(ctx))[1].find((x) => x.token === token && x.shown);
     if (!osd || !o) throw noOsd(token);
     await writeOsd(ctx, o, osdParams(o, osd, undefined));
     return el('tr2:SetOSDResponse');
@@ -555,14 +559,14 @@ const operations: OnvifOperation[] = [
   op('CreateOSD', 'operator', async (request, ctx) => {
     const osd = child(request, 'OSD');
     if (!osd) throw invalidArg('OSD is missing');
-    const model = await readModel(ctx);
+    const [model, osds] = await readOsds(ctx);
     const textType = textAt(osd, 'TextString', 'Type');
     const vsc = textAt(osd, 'VideoSourceConfigurationToken');
     const channel = model.channels.find((c) => tokens.videoSourceConfig(c.channel) === vsc);
     if (!channel) throw invalidArg(`no video source configuration '${(vsc ?? '').slice(0, 64)}'`, 'ter:NoConfig');
     const widget = WIDGETS.find((w) => TEXT_TYPE[w] === textType);
     if (textAt(osd, 'Type') !== 'Text' || !widget) throw osdModify('the camera shows Plain text (its channel title) and DateAndTime (its clock) OSDs only');
-    const o = (await readOsds(ctx, model)).find((x) => x.widget === widget && x.channel === channel.channel);
+    const o = osds.find((x) => x.widget === widget && x.channel === channel.channel);
     if (!o) throw osdModify(`the camera has no ${widget} on ${vsc}`);
     if (o.shown) throw new OnvifFault('Receiver', ['ter:Action', 'ter:MaxOSDs'], `${o.token} is already shown: the camera has one ${TEXT_TYPE[widget]} OSD per video source`);
     await writeOsd(ctx, o, osdParams(o, osd, true));
@@ -570,8 +574,7 @@ const operations: OnvifOperation[] = [
   }),
   op('DeleteOSD', 'operator', async (request, ctx) => {
     const token = textAt(request, 'OSDToken');
-    const model = await readModel(ctx);
-    const o = (await readOsds(ctx, model)).find((x) => x.token === token && x.shown);
+    const o = (await readOsds(ctx))[1].find((x) => x.token === token && x.shown);
     if (!o) throw noOsd(token);
     await writeOsd(ctx, o, [[`VideoWidget[${o.channel - 1}].${o.widget}.EncodeBlend`, 'false']]);
     return el('tr2:DeleteOSDResponse');
