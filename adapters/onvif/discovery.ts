@@ -57,6 +57,8 @@ export interface DiscoveryOptions {
   multicast?: boolean;
   /** Upper bound of the random delay before a ProbeMatches (WS-Discovery APP_MAX_DELAY, default 500 ms). */
   maxReplyDelayMs?: number;
+  /** How often the camera list is compared for Hello/Bye of cameras added or removed at run time (default 3 s; 0 = never). */
+  watchMs?: number;
 }
 
 export interface Discovery {
@@ -135,9 +137,9 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
     });
 
   /** Multicasts one announcement per local IPv4 address, each naming its own address in XAddrs. */
-  const announce = async (entry: CameraEntry, kind: 'Hello' | 'Bye', force = false): Promise<void> => {
+  const announce = async (entry: Pick<CameraEntry, 'id'> & Partial<CameraEntry>, kind: 'Hello' | 'Bye', force = false): Promise<void> => {
     if (!multicast || closed) return;
-    if (!force && !discoverable(entry)) return;
+    if (!force && entry.model !== undefined && !discoverable(entry as CameraEntry)) return;
     for (const address of announceAddresses(options)) {
       try {
         socket.setMulticastInterface(address);
@@ -151,7 +153,7 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
         appSequence(),
       ];
       const body =
-        kind === 'Hello' ? el('d:Hello', await describe(entry, address)) : el('d:Bye', el('a:EndpointReference', el('a:Address', endpointReference(entry.id))));
+        kind === 'Hello' ? el('d:Hello', await describe(entry as CameraEntry, address)) : el('d:Bye', el('a:EndpointReference', el('a:Address', endpointReference(entry.id))));
       await send(envelope(header, body), MULTICAST_GROUP, DISCOVERY_PORT);
     }
   };
@@ -206,6 +208,20 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
   discoveryChanges.on('change', onChange);
 
   for (const entry of options.cameras()) await announce(entry, 'Hello').catch(() => {});
+  // Cameras added or removed at run time (the fleet API): Hello for the new, Bye for the gone.
+  let known = new Set(options.cameras().map((e) => e.id));
+  const watchMs = options.watchMs ?? 3_000;
+  const watch =
+    multicast && watchMs > 0
+      ? setInterval(() => {
+          const entries = options.cameras();
+          const now = new Set(entries.map((e) => e.id));
+          for (const e of entries) if (!known.has(e.id)) announce(e, 'Hello').catch(() => {});
+          for (const id of known) if (!now.has(id)) announce({ id }, 'Bye', true).catch(() => {});
+          known = now;
+        }, watchMs)
+      : undefined;
+  watch?.unref();
   logger.info({ port, multicast }, 'ws-discovery listening');
 
   return {
@@ -215,6 +231,7 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
     stop: async () => {
       if (closed) return;
       discoveryChanges.off('change', onChange);
+      if (watch) clearInterval(watch);
       for (const entry of options.cameras()) await announce(entry, 'Bye').catch(() => {});
       closed = true;
       for (const t of timers) clearTimeout(t);

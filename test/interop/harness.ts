@@ -18,7 +18,7 @@ export { ONVIF_DIR };
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const RESULTS_DIR = join(REPO, 'test-results/interop');
 export const ADMIN = { name: 'admin', password: 'Interop-admin-pass-1' };
-const CAMERA_PASSWORD = 'Interop-cam-pass-1';
+export const CAMERA_PASSWORD = 'Interop-cam-pass-1';
 export const CAMERA_ID = 'cam1';
 
 /** The rows of the pass table, in order. */

@@ -6,6 +6,7 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { request } from 'undici';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { endpointReference } from '../../adapters/onvif/identity.ts';
@@ -13,6 +14,7 @@ import { validateSoap } from './xsd.ts';
 import {
   ADMIN,
   CAMERA_ID,
+  CAMERA_PASSWORD,
   checkPrerequisites,
   ONVIF_DIR,
   OPERATIONS,
@@ -111,13 +113,51 @@ describe('ONVIF interop', { timeout: 170_000 }, () => {
     await conclude(t, env, 'soap (npm)', mark, results);
   });
 
+  test('a camera added at run time is announced with Hello, and with Bye when it is removed', async () => {
+    const headers = { authorization: `Basic ${Buffer.from(`${ADMIN.name}:${ADMIN.password}`).toString('base64')}`, 'content-type': 'application/json' };
+    const epr = endpointReference('cam2');
+    const seen = async (kind: string) => {
+      const deadline = Date.now() + 8000;
+      while (Date.now() < deadline) {
+        const m = env.multicast.find((x) => x.includes(`/discovery/${kind}`) && x.includes(epr));
+        if (m) return m;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return undefined;
+    };
+    const added = await request(`${env.origin}/api/v1/cameras`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ id: 'cam2', url: env.sim.url, username: 'admin', password: CAMERA_PASSWORD, model: 'WV-V2530LK', name: 'Second' }),
+    });
+    const addedBody = await added.body.text();
+    assert.ok(added.statusCode >= 200 && added.statusCode < 300, `adding cam2: HTTP ${added.statusCode} ${addedBody}`);
+    const hello = await seen('Hello');
+    assert.ok(hello, 'no Hello for cam2');
+    assert.ok(hello.includes(`${env.origin}/onvif/cam2/device_service`), hello);
+    const removed = await request(`${env.origin}/api/v1/cameras/cam2`, { method: 'DELETE', headers: { authorization: headers.authorization } });
+    await removed.body.dump();
+    assert.ok(removed.statusCode >= 200 && removed.statusCode < 300, `removing cam2: HTTP ${removed.statusCode}`);
+    assert.ok(await seen('Bye'), 'no Bye for cam2');
+  });
+
   test('a camera whose clock is off: clients that sign with GetSystemDateAndTime are still let in', async () => {
-    // The simulator's seed zone (+05:45) with its wall clock at the host's UTC: a camera set wrong.
-    env.sim.setConfigValue('table.NTP.TimeZone', '9');
+    // The camera's wall clock moved 2 h ahead through the REST API (setCurrentTime), zone unchanged.
+    const url = `${env.origin}/api/v1/cameras/${CAMERA_ID}/system/time`;
+    const headers = { authorization: `Basic ${Buffer.from(`${ADMIN.name}:${ADMIN.password}`).toString('base64')}`, 'content-type': 'application/json' };
+    const shift = async (hours: number) => {
+      const got = await request(url, { headers });
+      const { time } = (await got.body.json()) as { time: string };
+      const moved = new Date(Date.parse(`${time}Z`) + hours * 3_600_000).toISOString().slice(0, 19);
+      const put = await request(url, { method: 'PUT', headers, body: JSON.stringify({ time: moved }) });
+      const text = await put.body.text();
+      assert.ok(put.statusCode < 300, `PUT system/time: HTTP ${put.statusCode} ${text}`);
+    };
+    await shift(2);
     try {
       assert.match(await onvifNpmLogin(env), /WV-V2530LK/);
     } finally {
-      env.sim.setConfigValue('table.NTP.TimeZone', '0');
+      await shift(-2);
     }
   });
 
