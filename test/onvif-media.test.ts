@@ -379,5 +379,16 @@ describe('ONVIF Media ver10 with a PTZ head', () => {
       assert.equal(textAt(p, 'PTZConfiguration', 'NodeToken'), 'PTZNode_1');
     }
   });
+
+  it('carries the PTZ service\'s own configuration (default spaces) in the profile', async () => {
+    const ptz = await soapCall(stack.app, op('tptz', NS.tptz, 'GetConfigurations'), { user: USERS.admin, path: '/onvif/cam1/ptz_service' });
+    assert.equal(ptz.status, 200, ptz.text);
+    const own = child(ptz.body, 'PTZConfiguration')!;
+    const a = await call(stack, 'GetProfile', '<trt:ProfileToken>MainStream</trt:ProfileToken>');
+    const inProfile = child(child(a.body, 'Profile'), 'PTZConfiguration')!;
+    assert.equal(inProfile.ns, NS.tt);
+    assert.deepEqual(locals(inProfile), locals(own));
+    assert.ok(textAt(inProfile, 'DefaultContinuousPanTiltVelocitySpace')?.startsWith('http://www.onvif.org/ver10/tptz/'));
+  });
 });
 

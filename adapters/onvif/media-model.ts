@@ -101,6 +101,8 @@ export interface MediaModel {
   channels: Channel[];
   streams: Stream[];
   ptz: boolean;
+  /** The PTZ service's own tt:PTZConfiguration elements (GetConfigurations), for the profiles. */
+  ptzConfigs: XmlOut[];
 }
 
 /** Vendor §4.5.4 Appendix B: fixed resolution names; [PAL, NTSC] where they differ. */
@@ -238,6 +240,26 @@ async function ptzAvailable(ctx: OnvifContext): Promise<boolean> {
   }
 }
 
+/**
+ * The PTZ configurations as the PTZ service answers GetConfigurations (default spaces, limits):
+ * a profile carries the same element. Asked through its operation, so the service keeps its own
+ * details; when it cannot answer, the profile gets the minimal element (ptzConfigXml).
+ */
+async function ptzConfigurations(ctx: OnvifContext): Promise<XmlOut[]> {
+  const ptz = ctx.services.find((s) => s.key === 'ptz');
+  const op = ptz?.operations.find((o) => o.name === 'GetConfigurations');
+  if (!ptz || !op) return [];
+  try {
+    const answer = await op.handle({ ns: ptz.ns, local: 'GetConfigurations', attrs: new Map(), children: [], text: '' }, ctx);
+    const content = (answer as XmlOut | undefined)?.content;
+    const list = (Array.isArray(content) ? content : [content]) as unknown[];
+    return list.filter((c): c is XmlOut => typeof c === 'object' && c !== null && /:PTZConfiguration$/.test((c as XmlOut).name));
+  } catch (err) {
+    ctx.logger.warn({ err, camera: ctx.entry.id }, 'the PTZ configuration could not be read for the media profiles');
+    return [];
+  }
+}
+
 /** The camera's streams as profiles, read now (the Encode table can change at any time). */
 export async function readModel(ctx: OnvifContext): Promise<MediaModel> {
   const { entry, signal } = ctx;
@@ -285,7 +307,7 @@ export async function readModel(ctx: OnvifContext): Promise<MediaModel> {
       });
     }
   }
-  return { channels, streams, ptz };
+  return { channels, streams, ptz, ptzConfigs: ptz ? await ptzConfigurations(ctx) : [] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -441,8 +463,10 @@ export function audioSourceConfigXml(model: MediaModel, c: Channel, name: string
   );
 }
 
-/** tt:PTZConfiguration of a profile: the PTZ service owns the details (GetConfigurations). */
+/** tt:PTZConfiguration of a profile: the PTZ service's own element, renamed; a minimal one without it. */
 export function ptzConfigXml(model: MediaModel, channel: number, name: string): XmlOut {
+  const own = model.ptzConfigs.find((c) => c.attrs?.token === tokens.ptzConfig(channel));
+  if (own) return { ...own, name };
   return el(
     name,
     [el('tt:Name', tokens.ptzConfig(channel)), el('tt:UseCount', streamsOf(model, channel).length), el('tt:NodeToken', tokens.ptzNode(channel))],
