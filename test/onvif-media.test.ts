@@ -392,3 +392,34 @@ describe('ONVIF Media ver10 with a PTZ head', () => {
   });
 });
 
+
+describe('ONVIF Media ver10 with a second extra stream', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack();
+    await fetch(`${stack.sim.url}/`).then((r) => r.arrayBuffer());
+    // A camera with MaxExtraStream=2: ExtraFormat[1] appears in its Encode table.
+    for (const [k, v] of Object.entries({ Compression: 'H.264', Width: '352', Height: '288', FPS: '10', BitRate: '128', BitRateControl: 'VBR', GOP: '20', Profile: 'Baseline', Quality: '3' })) {
+      stack.sim.setConfigValue(`table.Encode[0].ExtraFormat[1].Video.${k}`, v);
+    }
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  it('adds SubStream2 with RTSP subtype 2, keeping the other tokens', async () => {
+    const a = await call(stack, 'GetProfiles');
+    assert.deepEqual(children(a.body, 'Profiles').map((p) => p.attrs.get('token')), ['MainStream', 'SubStream1', 'SubStream2']);
+    const vec = child(children(a.body, 'Profiles')[2], 'VideoEncoderConfiguration');
+    assert.equal(textAt(vec, 'RateControl', 'BitrateLimit'), '128');
+    assert.equal(textAt(vec, 'H264', 'H264Profile'), 'Baseline');
+    const uri = await call(stack, 'GetStreamUri', '<trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>UDP</tt:Protocol></tt:Transport></trt:StreamSetup><trt:ProfileToken>SubStream2</trt:ProfileToken>');
+    assert.equal(textAt(uri.body, 'MediaUri', 'Uri'), 'rtsp://127.0.0.1:554/cam/realmonitor?channel=1&subtype=2');
+    // The caps list no second extra stream, so no resolution is known to fit it: refused, nothing sent.
+    const from = stack.sim.requestLog.length;
+    const current = /<trt:Configuration\b[\s\S]*<\/trt:Configuration>/.exec((await call(stack, 'GetVideoEncoderConfiguration', '<trt:ConfigurationToken>SubStream2Encoder</trt:ConfigurationToken>')).text)![0];
+    const b = await setEncoder(stack, current.replace(/<tt:BitrateLimit>\d+<\/tt:BitrateLimit>/, '<tt:BitrateLimit>256</tt:BitrateLimit>').replace(/<tt:Width>\d+<\/tt:Width>/, '<tt:Width>704</tt:Width>'));
+    assert.deepEqual(b.subcodes, ['ter:InvalidArgVal', 'ter:ConfigModify']);
+    assert.deepEqual(setConfigs(stack, from), []);
+  });
+});
