@@ -37,6 +37,7 @@ export const OPERATIONS = [
   'SetImagingSettings',
   'PullPointEvent',
   'HttpDigest',
+  'Soap11',
   'WrongPassword',
   'ReplayedToken',
   'XsdValid',

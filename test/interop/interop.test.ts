@@ -92,6 +92,7 @@ describe('ONVIF interop', { timeout: 170_000 }, () => {
       assert.fail(`zeep session did not report (exit ${out.code}):\n${out.stderr.slice(-3000)}\n${out.stdout.slice(-2000)}`);
     }
     results.Discovery = { status: 'n/a', detail: 'zeep has no WS-Discovery client' };
+    results.Soap11 = { status: 'n/a', detail: 'the ONVIF WSDLs bind SOAP 1.2 only' };
     await conclude(t, env, 'zeep', mark, results);
   });
 

@@ -31,7 +31,7 @@ function call<T = unknown>(cam: CamLike, method: string, ...args: unknown[]): Pr
 const errText = (e: unknown) => `${(e as Error).message}${(e as { xml?: string }).xml ? ` ${(e as { xml?: string }).xml!.slice(0, 600)}` : ''}`;
 
 export async function onvifNpmSession(env: Interop): Promise<Partial<Record<Operation, OpResult>>> {
-  const results: Partial<Record<Operation, OpResult>> = {};
+  const results: Partial<Record<Operation, OpResult>> = { Soap11: { status: 'n/a', detail: 'the library speaks SOAP 1.2 only' } };
   const step = async (op: Operation, fn: () => Promise<OpResult>) => {
     try {
       results[op] = await fn();

@@ -40,6 +40,7 @@ export async function onvifUtilSession(env: Interop): Promise<Partial<Record<Ope
     ReplayedToken: { status: 'n/a', detail: 'onvif-util makes fresh tokens; replays are covered by the other clients' },
     Media2: { status: 'n/a', detail: 'libonvif uses Media (ver10)' },
     HttpDigest: { status: 'n/a', detail: 'libonvif sends a UsernameToken' },
+    Soap11: { status: 'n/a', detail: 'libonvif speaks SOAP 1.2' },
   };
   const mark = env.answers.length;
   const session = await onvifUtil(

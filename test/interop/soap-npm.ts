@@ -49,19 +49,20 @@ function localImport(location: string): string {
 type Method = (args: unknown, options?: unknown) => Promise<[Record<string, unknown>, string, unknown, string]>;
 type SoapClient = Record<string, unknown> & { setSecurity(s: unknown): void };
 
-const cache = new Map<Kind, Promise<SoapClient>>();
+const cache = new Map<string, Promise<SoapClient>>();
 
-async function client(kind: Kind, endpoint: string, security?: unknown): Promise<Record<string, Method>> {
-  const base = await (cache.get(kind) ??
+async function client(kind: Kind, endpoint: string, security?: unknown, soap12 = true): Promise<Record<string, Method>> {
+  const key = `${kind}:${soap12}`;
+  const base = await (cache.get(key) ??
     cache
       .set(
-        kind,
+        key,
         soap.createClientAsync(wrapperWsdl(kind), {
-          forceSoap12Headers: true,
+          forceSoap12Headers: soap12,
           wsdl_options: { overrideImportLocation: (location: string) => (location.startsWith('file:') ? new URL(location).pathname : localImport(location)) },
         }) as unknown as Promise<SoapClient>,
       )
-      .get(kind)!);
+      .get(key)!);
   // Clients share the parsed WSDL; endpoint and security are per use.
   const c = Object.create(base) as SoapClient & { setEndpoint(e: string): void };
   c.setEndpoint(endpoint);
@@ -104,6 +105,7 @@ export async function soapNpmSession(env: Interop): Promise<Partial<Record<Opera
     Discovery: { status: 'n/a', detail: 'the soap package has no WS-Discovery client' },
     HttpDigest: { status: 'n/a', detail: 'the soap package has no HTTP Digest security' },
   };
+
   const step = async (op: Operation, fn: () => Promise<OpResult>) => {
     try {
       results[op] = await fn();
@@ -221,6 +223,13 @@ export async function soapNpmSession(env: Interop): Promise<Partial<Record<Opera
     return { status: got !== undefined && got < 2000 ? 'pass' : 'fail', detail: `motion after ${got ?? '—'} ms; topics ${seen.slice(0, 8).join(' ')}` };
   });
 
+  await step('Soap11', async () => {
+    // The same WSDL binding sent as SOAP 1.1 (text/xml): the answer must be SOAP 1.1 too.
+    const c = await client('device', env.deviceXAddr, wsse(), false);
+    const [r, raw] = await c.GetDeviceInformationAsync!({});
+    const ok = typeof r.Model === 'string' && raw.includes('http://schemas.xmlsoap.org/soap/envelope/') && !raw.includes('http://www.w3.org/2003/05/soap-envelope');
+    return { status: ok ? 'pass' : 'fail', detail: `GetDeviceInformation over SOAP 1.1: ${r.Model}; ${raw.slice(0, 160)}` };
+  });
   await step('WrongPassword', async () => {
     try {
       await (await client('device', env.deviceXAddr, wsse('not-the-password'))).GetDeviceInformationAsync!({});
