@@ -41,6 +41,30 @@ function memoizeValidatorRouteCompilation(): void {
   };
 }
 
+let sharedMetaSchema = false;
+
+/**
+ * Every validator compiles the OpenAPI meta-schema with ajv to check its document, even with
+ * validateApiSpec off: half of the start-up CPU with one validator per operation. The compiled
+ * check depends only on the OpenAPI version and the option, so the validators share one; each
+ * document is still checked against it.
+ */
+function shareMetaSchemaValidator(): void {
+  if (sharedMetaSchema) return;
+  sharedMetaSchema = true;
+  const fromValidator = createRequire(createRequire(import.meta.url).resolve('express-openapi-validator'));
+  const mod = fromValidator('./framework/openapi.schema.validator') as { OpenAPISchemaValidator: new (opts: { version: string; validateApiSpec: boolean }) => object };
+  const Original = mod.OpenAPISchemaValidator;
+  const compiled = new Map<string, object>();
+  // Called with `new`: a constructor that returns an object hands out that object.
+  mod.OpenAPISchemaValidator = function SharedOpenAPISchemaValidator(opts: { version: string; validateApiSpec: boolean }) {
+    const key = `${opts.version}:${opts.validateApiSpec}`;
+    let validator = compiled.get(key);
+    if (validator === undefined) compiled.set(key, (validator = new Original(opts)));
+    return validator;
+  } as unknown as typeof Original;
+}
+
 // One validator per operation and mode for the whole process. The validator compiles an
 // operation against a schema that embeds the document's whole `paths` and `components`
 // (openapi.request.validator.js `_schemaGeneral`), and finds the operation of a request by
@@ -52,6 +76,7 @@ const validators = new WeakMap<LoadedSpec, Map<string, RequestHandler[]>>();
 
 export function operationValidator(spec: LoadedSpec, op: Operation, validateResponses: boolean): RequestHandler[] {
   memoizeValidatorRouteCompilation();
+  shareMetaSchemaValidator();
   let byOperation = validators.get(spec);
   if (!byOperation) validators.set(spec, (byOperation = new Map()));
   const key = `${op.operationId}:${validateResponses}`;
