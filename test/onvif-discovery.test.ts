@@ -240,6 +240,26 @@ describe('WS-Discovery', () => {
     }
   });
 
+  test('a burst of Probes is answered only up to the per-second budget (no reflection amplifier)', async () => {
+    const other = await client();
+    try {
+      const ids = Array.from({ length: 60 }, () => `uuid:${randomUUID()}`);
+      await Promise.all(ids.map((id) => other.send(nvtProbe(id), discovery.port)));
+      await new Promise((r) => setTimeout(r, 600));
+      const answered = new Set(other.received.flatMap(readMatches).map((m) => m.relatesTo));
+      assert.ok(answered.size >= 1, 'some Probes are answered');
+      // 20 a second; a burst that straddles a second boundary may get two budgets.
+      assert.ok(answered.size <= 40, `${answered.size} of 60 Probes answered`);
+    } finally {
+      other.socket.close();
+    }
+    // The next second answers again.
+    await new Promise((r) => setTimeout(r, 1100));
+    const start = c.received.length;
+    await c.send(nvtProbe(`uuid:${randomUUID()}`), discovery.port);
+    await until(() => c.received.length - start >= 2);
+  });
+
   test('cameras added at run time are found; XAddrs use a configured public origin or a bound HTTP address', async () => {
     const extra = await startDiscovery({
       cameras: () => cameras.list(),

@@ -34,6 +34,8 @@ const TYPES = [
 
 /** Probes answered per second at most: a small Probe fans out to one answer per camera (reflection). */
 const PROBES_PER_SECOND = 20;
+/** Datagrams parsed per second at most (a flood costs no more than this much XML parsing). */
+const DATAGRAMS_PER_SECOND = 200;
 /** SOAP-over-UDP retransmissions repeat the MessageID: answer each (sender, MessageID) once. */
 const DUPLICATE_WINDOW_MS = 2_000;
 const MAX_DATAGRAM = 32 * 1024;
@@ -86,7 +88,7 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
   const instanceId = Math.floor(Date.now() / 1000);
   let messageNumber = 0;
   const recent = new Map<string, number>();
-  let budget = { second: 0, used: 0 };
+  let budget = { second: 0, datagrams: 0, probes: 0 };
   const timers = new Set<NodeJS.Timeout>();
   // MetadataVersion grows when a camera's scopes or discovery mode change (clients re-read then).
   const metadataVersions = new Map<string, number>();
@@ -177,16 +179,17 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
 
   socket.on('message', (msg, rinfo) => {
     if (closed || msg.length > MAX_DATAGRAM) return;
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (budget.second !== second) budget = { second, datagrams: 0, probes: 0 };
+    if (++budget.datagrams > DATAGRAMS_PER_SECOND) return;
     const probe = readProbe(msg.toString('utf8'));
     if (!probe) return;
-    const now = Date.now();
     const key = `${rinfo.address}:${rinfo.port}:${probe.messageId}`;
     for (const [k, t] of recent) if (now - t > DUPLICATE_WINDOW_MS) recent.delete(k);
     if (probe.messageId && recent.has(key)) return;
+    if (++budget.probes > PROBES_PER_SECOND) return;
     recent.set(key, now);
-    const second = Math.floor(now / 1000);
-    if (budget.second !== second) budget = { second, used: 0 };
-    if (++budget.used > PROBES_PER_SECOND) return;
     // Random delay (APP_MAX_DELAY) so that many devices do not answer a multicast Probe at once.
     const timer = setTimeout(
       () => {
