@@ -46,6 +46,19 @@ function utcOf(node: XmlNode | undefined): number {
 
 const names = (node: XmlNode | undefined): string[] => node?.children.map((c) => c.local) ?? [];
 
+/** The configurable scopes of a camera (all but the fixed ones, which come first). */
+function stateScopes(entry: Parameters<typeof scopesOf>[0]): string[] {
+  return scopesOf(entry).filter((s) => !/\/(Profile|type|hardware|name)\//.test(s));
+}
+
+/** The simulator's wall clock (global.cgi getCurrentTime, through our client over real HTTP). */
+async function simulatorWall(stack: Stack): Promise<number> {
+  const body = await stack.cameras.get('cam1')!.camera.call('/cgi-bin/global.cgi', [['action', 'getCurrentTime']]);
+  const m = /^result=(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)/.exec(body.trim())!;
+  const [y, mo, d, h, mi, sec] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  return Date.UTC(y, mo - 1, d, h, mi, sec);
+}
+
 /** What the camera itself answers to a magicBox getter (through our client, over real HTTP). */
 async function cameraSays(stack: Stack, action: string, key: string): Promise<string> {
   const body = await stack.cameras.get('cam1')!.camera.call('/cgi-bin/magicBox.cgi', [['action', action]]);
@@ -84,11 +97,10 @@ describe('ONVIF device service', () => {
     stack.sim.setConfigValue('table.NTP.TimeZone', '13'); // GMT+08:00
     stack.sim.setConfigValue('table.Locales.DSTEnable', 'false');
     stack.sim.setConfigValue('table.NTP.Enable', 'true');
-    const before = Date.now();
+    const wall = await simulatorWall(stack);
     const sdt = child(ok(await tds(stack, 'GetSystemDateAndTime', '', null), 'GetSystemDateAndTime'), 'SystemDateAndTime');
-    // The simulator's wall clock is the host clock (offset 0): UTC is eight hours behind it.
-    assert.ok(Math.abs(utcOf(child(sdt, 'UTCDateTime')) - (before - 8 * 3_600_000)) < 5000, 'UTC');
-    assert.ok(Math.abs(utcOf(child(sdt, 'LocalDateTime')) - before) < 5000, 'local');
+    assert.ok(Math.abs(utcOf(child(sdt, 'UTCDateTime')) - (wall - 8 * 3_600_000)) < 5000, 'UTC is eight hours behind the camera wall clock');
+    assert.ok(Math.abs(utcOf(child(sdt, 'LocalDateTime')) - wall) < 5000, 'local');
     assert.equal(textAt(sdt, 'DateTimeType'), 'NTP');
     assert.equal(textAt(sdt, 'DaylightSavings'), 'false');
     assert.equal(textAt(sdt, 'TimeZone', 'TZ'), 'UTC-08');
@@ -101,9 +113,9 @@ describe('ONVIF device service', () => {
     for (const [k, v] of Object.entries({ DSTEnable: 'true', 'DSTStart.Month': '1', 'DSTStart.Week': '0', 'DSTStart.Day': '1', 'DSTStart.Hour': '0', 'DSTStart.Minute': '0', 'DSTEnd.Month': '12', 'DSTEnd.Week': '0', 'DSTEnd.Day': '31', 'DSTEnd.Hour': '23', 'DSTEnd.Minute': '59' })) {
       stack.sim.setConfigValue(`table.Locales.${k}`, v);
     }
-    const t0 = Date.now();
+    const dstWall = await simulatorWall(stack);
     const dst = child(ok(await tds(stack, 'GetSystemDateAndTime', '', null), 'GetSystemDateAndTime'), 'SystemDateAndTime');
-    assert.ok(Math.abs(utcOf(child(dst, 'UTCDateTime')) - (t0 + 4 * 3_600_000)) < 5000, 'UTC with DST');
+    assert.ok(Math.abs(utcOf(child(dst, 'UTCDateTime')) - (dstWall + 4 * 3_600_000)) < 5000, 'UTC with DST: wall + 5 h - 1 h');
     assert.equal(textAt(dst, 'DateTimeType'), 'Manual');
     assert.equal(textAt(dst, 'DaylightSavings'), 'true');
     assert.equal(textAt(dst, 'TimeZone', 'TZ'), 'UTC05DST,J1/00:00,J365/23:59');
@@ -297,6 +309,10 @@ describe('ONVIF device service', () => {
     fault(await tds(stack, 'RemoveScopes', '<tds:ScopeItem>onvif://www.onvif.org/not/there</tds:ScopeItem>'), 400, 'ter:InvalidArgVal', 'ter:NoScope');
     fault(await tds(stack, 'SetScopes', '<tds:Scopes>onvif://www.onvif.org/Profile/T</tds:Scopes>'), 400, 'ter:OperationProhibited', 'ter:ScopeOverwrite');
     fault(await tds(stack, 'AddScopes', `<tds:ScopeItem>${mine}x</tds:ScopeItem>`, USERS.operator), 400, 'ter:NotAuthorized');
+    const before = stateScopes(entry);
+    ok(await tds(stack, 'SetScopes', `<tds:Scopes>${mine}</tds:Scopes><tds:Scopes>onvif://www.onvif.org/location/floor/2</tds:Scopes>`), 'SetScopes');
+    assert.deepEqual(stateScopes(entry), [mine, 'onvif://www.onvif.org/location/floor/2'], 'SetScopes replaces the configurable scopes');
+    ok(await tds(stack, 'SetScopes', before.map((s) => `<tds:Scopes>${s}</tds:Scopes>`).join('') + `<tds:Scopes>${mine}</tds:Scopes>`), 'SetScopes');
     const removed = ok(await tds(stack, 'RemoveScopes', `<tds:ScopeItem>${mine}</tds:ScopeItem>`), 'RemoveScopes');
     assert.deepEqual(children(removed, 'ScopeItem').map((s) => s.text), [mine]);
     assert.ok(!scopesOf(entry).includes(mine));
@@ -438,6 +454,18 @@ describe('ONVIF device service: two cameras of the same make', () => {
     const guids = refs.map((a) => textAt(ok(a, 'GetEndpointReference'), 'GUID'));
     assert.notEqual(guids[0], guids[1]);
     assert.deepEqual(guids, [endpointReference('cam1'), endpointReference('cam2')]);
+  });
+
+  it('a camera that does not answer neither fails nor stalls the others', async () => {
+    stack.cameras.add({ id: 'cam3', baseUrl: 'http://127.0.0.1:1', username: 'admin', password: 'x', model: 'WV-V2530LK' }, createLogger('silent'));
+    for (let i = 0; i < 3; i++) {
+      const t0 = Date.now();
+      const info = ok(await tds(stack, 'GetDeviceInformation'), 'GetDeviceInformation');
+      assert.match(textAt(info, 'SerialNumber') ?? '', /-cam1$/);
+      assert.ok(Date.now() - t0 < 3500, `took ${Date.now() - t0} ms`);
+    }
+    const down = await tds(stack, 'GetDeviceInformation', '', USERS.admin, '/onvif/cam3/device_service');
+    assert.ok(down.status >= 500 && textAt(child(down.body, 'Code'), 'Value') === 's:Receiver', down.text.slice(-300));
   });
 });
 

@@ -9,6 +9,8 @@ import { isProblem, type ProblemError } from '../../gateway/problems.ts';
 
 /** How long a look at another camera may take before it is left out of a comparison. */
 const FLEET_LOOK_MS = 3000;
+const FLEET_RETRY_MS = 30_000;
+const unreachableAt = new WeakMap<CameraEntry, number>();
 
 /** `name=value` answers (`sn=...`, `result=2`): the value of one key, raw. */
 export async function cgiValue(entry: CameraEntry, path: string, action: string, key: string, signal?: AbortSignal): Promise<string | undefined> {
@@ -98,11 +100,16 @@ export async function sharedInFleet(
   read: (entry: CameraEntry) => Promise<string | undefined>,
 ): Promise<boolean> {
   const norm = (v: string): string => v.trim().toLowerCase();
-  const others = cameras.list().filter((e) => e.id !== self.id);
+  const now = Date.now();
+  // A camera that just failed to answer is not asked again for a while: it would slow every call.
+  const others = cameras.list().filter((e) => e.id !== self.id && now - (unreachableAt.get(e) ?? -Infinity) > FLEET_RETRY_MS);
   const values = await Promise.all(
     others.map((e) =>
       Promise.race([
-        read(e).catch(() => undefined),
+        read(e).catch(() => {
+          unreachableAt.set(e, Date.now());
+          return undefined;
+        }),
         delay(FLEET_LOOK_MS, undefined, { ref: false }),
       ]),
     ),
