@@ -339,6 +339,24 @@ describe('ONVIF Media ver10', () => {
     assert.equal(textAt(d.body, 'Configurations', 'SourceToken'), 'AudioSource_1');
   });
 
+  it('accepts the video source and audio encoder configurations the camera has, without writing, and refuses others', async () => {
+    const vsc = /<trt:Configurations\b[\s\S]*?<\/trt:Configurations>/.exec((await call(stack, 'GetVideoSourceConfigurations')).text)![0].replace(/trt:Configurations/g, 'trt:Configuration');
+    const aec = /<trt:Configuration\b[\s\S]*<\/trt:Configuration>/.exec(
+      (await call(stack, 'GetAudioEncoderConfiguration', '<trt:ConfigurationToken>MainStreamAudioEncoder</trt:ConfigurationToken>')).text,
+    )![0];
+    const persist = '<trt:ForcePersistence>true</trt:ForcePersistence>';
+    const from = stack.sim.requestLog.length;
+    const same = await call(stack, 'SetVideoSourceConfiguration', vsc + persist, USERS.operator);
+    assert.equal(same.status, 200, same.text);
+    const cropped = await call(stack, 'SetVideoSourceConfiguration', vsc.replace(/width="\d+"/, 'width="640"') + persist, USERS.operator);
+    assert.deepEqual(cropped.subcodes, ['ter:InvalidArgVal', 'ter:ConfigModify']);
+    const audio = await call(stack, 'SetAudioEncoderConfiguration', aec + persist, USERS.operator);
+    assert.equal(audio.status, 200, audio.text);
+    const aac = await call(stack, 'SetAudioEncoderConfiguration', aec.replace('<tt:Encoding>G711</tt:Encoding>', '<tt:Encoding>AAC</tt:Encoding>') + persist, USERS.operator);
+    assert.deepEqual(aac.subcodes, ['ter:InvalidArgVal', 'ter:ConfigModify']);
+    assert.deepEqual(setConfigs(stack, from), []);
+  });
+
   it('keeps the profiles fixed and says so; multicast and metadata are not offered', async () => {
     const create = await call(stack, 'CreateProfile', '<trt:Name>mine</trt:Name>', USERS.operator);
     assert.equal(create.status, 500);

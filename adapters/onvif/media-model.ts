@@ -11,7 +11,7 @@ import { counts, remembered } from './camera-facts.ts';
 import { boolOf, nodeAt, numberOf, objectAt, textOf } from './camera-values.ts';
 import type { OnvifContext } from './service.ts';
 import { invalidArg, OnvifFault } from './soap.ts';
-import { el, formatDuration, type XmlOut } from './xml.ts';
+import { child, el, formatDuration, textAt, type XmlNode, type XmlOut } from './xml.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Tokens (stable: clients keep them). Channels count from 1; the tables index from 0.
@@ -618,4 +618,37 @@ export function numberIn(text: string | undefined, what: string): number | undef
   const v = text.trim() === '' ? NaN : Number(text.trim());
   if (!Number.isFinite(v)) throw configModify(`${what} is not a number: '${text.slice(0, 40)}'`);
   return v;
+}
+
+/**
+ * SetVideoSourceConfiguration: the camera has no cropping or source switching, so the one valid
+ * configuration is the one it has (full-sensor bounds on its own source); that is accepted without
+ * a write (clients save every configuration of a profile), anything else is ter:ConfigModify.
+ */
+export function checkVideoSourceConfig(model: MediaModel, config: XmlNode | undefined): void {
+  if (!config) throw invalidArg('Configuration is missing');
+  const c = model.channels.find((x) => tokens.videoSourceConfig(x.channel) === config.attrs.get('token')?.trim());
+  if (!c) throw invalidArg(`no video source configuration '${(config.attrs.get('token') ?? '').slice(0, 64)}'`, 'ter:NoConfig');
+  const source = child(config, 'SourceToken')?.text;
+  if (source !== undefined && source !== tokens.videoSource(c.channel)) throw configModify(`${tokens.videoSourceConfig(c.channel)} takes ${tokens.videoSource(c.channel)} only`);
+  const b = child(config, 'Bounds');
+  if (b) {
+    const want = [0, 0, c.resolution?.width ?? 0, c.resolution?.height ?? 0];
+    const got = ['x', 'y', 'width', 'height'].map((k) => Number(b.attrs.get(k)));
+    if (!got.every((v, i) => v === want[i])) throw configModify(`the bounds of ${tokens.videoSourceConfig(c.channel)} are the whole picture: 0 0 ${want[2]} ${want[3]}`);
+  }
+}
+
+/**
+ * SetAudioEncoderConfiguration: the camera publishes no audio caps, so only what it holds is known
+ * to work; that is accepted without a write, any other codec or rate is ter:ConfigModify.
+ */
+export function checkAudioEncoderConfig(s: Stream, config: XmlNode, encodingOf: (compression: string | undefined) => string | undefined): void {
+  const a = s.audio!;
+  const encoding = textAt(config, 'Encoding');
+  const bitrate = numberIn(textAt(config, 'Bitrate'), 'Bitrate');
+  const rate = numberIn(textAt(config, 'SampleRate'), 'SampleRate');
+  if (encoding !== undefined && encoding !== encodingOf(a.compression)) throw configModify(`${s.audioEncoderToken} encodes ${encodingOf(a.compression) ?? a.compression ?? 'its own codec'} only`);
+  if (bitrate !== undefined && bitrate !== a.bitrate) throw configModify(`${s.audioEncoderToken} runs at ${a.bitrate ?? '?'} kbit/s only`);
+  if (rate !== undefined && rate !== Math.round((a.frequency ?? 0) / 1000)) throw configModify(`${s.audioEncoderToken} samples at ${Math.round((a.frequency ?? 0) / 1000)} kHz only`);
 }

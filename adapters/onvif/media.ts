@@ -7,6 +7,8 @@ import {
   audioSourceConfigXml,
   audioSourceXml,
   cameraCompression,
+  checkAudioEncoderConfig,
+  checkVideoSourceConfig,
   channelByAudioSourceConfig,
   channelBySourceConfig,
   encoderParams,
@@ -296,6 +298,17 @@ const operations: OnvifOperation[] = [
     const s = streamByEncoder(model, config.attrs.get('token'));
     await writeEncoder(ctx, s, encoderParams(s, encoderChange(s, config)));
     return el('trt:SetVideoEncoderConfigurationResponse');
+  }),
+
+  op('SetVideoSourceConfiguration', 'operator', async (request, ctx) => {
+    checkVideoSourceConfig(await readModel(ctx), child(request, 'Configuration'));
+    return el('trt:SetVideoSourceConfigurationResponse');
+  }),
+  op('SetAudioEncoderConfiguration', 'operator', async (request, ctx) => {
+    const config = child(request, 'Configuration');
+    if (!config) throw invalidArg('Configuration is missing');
+    checkAudioEncoderConfig(streamByAudioEncoder(await readModel(ctx), config.attrs.get('token')), config, ver10AudioEncoding);
+    return el('trt:SetAudioEncoderConfigurationResponse');
   }),
 
   read('GetAudioSources', (model) => model.channels.filter((c) => c.audio).map((c) => audioSourceXml(c, model))),

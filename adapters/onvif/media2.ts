@@ -7,6 +7,8 @@ import { boolOf, nodeAt, numberOf, objectAt, textOf } from './camera-values.ts';
 import {
   audioSourceConfigXml,
   cameraCompression,
+  checkAudioEncoderConfig,
+  checkVideoSourceConfig,
   codecKey,
   encoderParams,
   GOP_RANGE,
@@ -479,6 +481,18 @@ const operations: OnvifOperation[] = [
     const s = streamByEncoder(model, config.attrs.get('token'));
     await writeEncoder(ctx, s, encoderParams(s, encoderChange(s, config)));
     return el('tr2:SetVideoEncoderConfigurationResponse');
+  }),
+
+  op('SetVideoSourceConfiguration', 'operator', async (request, ctx) => {
+    checkVideoSourceConfig(await readModel(ctx), child(request, 'Configuration'));
+    return el('tr2:SetVideoSourceConfigurationResponse');
+  }),
+  op('SetAudioEncoderConfiguration', 'operator', async (request, ctx) => {
+    const config = child(request, 'Configuration');
+    if (!config) throw invalidArg('Configuration is missing');
+    const s = streamByAudioEncoder(await readModel(ctx), config.attrs.get('token'));
+    checkAudioEncoderConfig(s, config, (c) => ver20AudioEncoding(c) ?? codecKey(c));
+    return el('tr2:SetAudioEncoderConfigurationResponse');
   }),
 
   read('GetAudioSourceConfigurations', (model, request) =>
