@@ -1,6 +1,7 @@
 // The cameras the gateway fronts: one client (pool, scheduler, breaker) and one Camera per entry.
 // Run-time changes (gateway/fleet.ts) swap whole entries, so a request that looked one up keeps a
 // consistent client for its whole run.
+import { LoginBudget } from '../adapters/cgi/breaker.ts';
 import { Camera } from '../adapters/cgi/camera.ts';
 import { CameraClient, type CameraClientOptions } from '../adapters/cgi/client.ts';
 import type { CameraConfig, CameraModel } from './config.ts';
@@ -28,6 +29,7 @@ export interface RegistryDefaults {
 
 export class CameraRegistry {
   private readonly entries = new Map<string, CameraEntry>();
+  private readonly budgets = new Map<string, LoginBudget>();
   private readonly defaults: RegistryDefaults;
 
   constructor(defaults: RegistryDefaults = {}) {
@@ -47,8 +49,12 @@ export class CameraRegistry {
   /** A new entry (its own client) that is not registered yet. */
   build(config: CameraConfig, options: { simulated?: boolean; persisted?: boolean; logger?: Logger; tuning?: Partial<CameraClientOptions> } = {}): CameraEntry {
     const logger = options.logger ?? this.defaults.logger;
+    const tuning = options.tuning ?? this.defaults.tuning ?? {};
     const client = new CameraClient({
-      ...(options.tuning ?? this.defaults.tuning),
+      ...tuning,
+      // One lockout budget per camera address for the registry's lifetime (cameras count refused
+      // logins per source address): a client replaced at run time passes it on.
+      ...(tuning.now === undefined && tuning.breaker === undefined ? { loginBudget: this.loginBudget(config.baseUrl) } : {}),
       baseUrl: config.baseUrl,
       username: config.username,
       password: config.password,
@@ -64,6 +70,16 @@ export class CameraRegistry {
       client,
       camera: new Camera(config.id, config.model, client),
     };
+  }
+
+  private loginBudget(baseUrl: string): LoginBudget {
+    const origin = new URL(baseUrl).origin;
+    let budget = this.budgets.get(origin);
+    if (budget === undefined) {
+      budget = new LoginBudget(3, 300_000, Date.now);
+      this.budgets.set(origin, budget);
+    }
+    return budget;
   }
 
   /** Registers an entry, replacing the one with its id: new look-ups get the new one at once. */

@@ -8,6 +8,8 @@ import { ProblemError } from '../gateway/problems.ts';
 import { startSimulator, type Simulator } from '../simulator/server.ts';
 import request from 'supertest';
 import { basic, startStack, USERS } from './stack.ts';
+import { CameraRegistry } from '../gateway/cameras.ts';
+import { createLogger } from '../gateway/logger.ts';
 
 const PASSWORD = 'Lock-pw-1';
 const TIME: CgiRequest = { path: '/cgi-bin/global.cgi', query: 'action=getCurrentTime', read: true };
@@ -155,6 +157,32 @@ describe('row: lockout safety', () => {
       assert.ok(stack.sim.stats.failedLogins <= 3);
     } finally {
       await stack.close();
+    }
+  });
+
+  test('a client replaced at run time (new credentials) shares the camera budget: three wrong passwords in a row cost at most 3 refusals', async () => {
+    const sim = await startSimulator({ password: PASSWORD, lockout: LOCKOUT });
+    sims.push(sim);
+    const cameras = new CameraRegistry();
+    const logger = createLogger('silent');
+    const config = { id: 'cam1', baseUrl: sim.url, username: 'admin', password: 'first-wrong', model: 'WV-V2530LK' as const };
+    cameras.add(config, logger);
+    try {
+      for (const password of ['first-wrong', 'second-wrong', 'third-wrong']) {
+        const entry = cameras.build({ ...config, password });
+        const old = cameras.get('cam1')!;
+        cameras.set(entry);
+        await old.client.close();
+        await Promise.all(Array.from({ length: 10 }, () => settle(entry.client.request(TIME))));
+      }
+      assert.ok(sim.stats.failedLogins <= 3, `refused logins at the camera: ${sim.stats.failedLogins}`);
+      const right = cameras.build({ ...config, password: PASSWORD });
+      cameras.set(right);
+      const e = await settle(right.client.request(TIME));
+      assert.ok(e instanceof ProblemError && e.code === 'CAMERA_LOCKED_OUT', 'even the right password waits for the window');
+      assert.ok(sim.stats.failedLogins <= 3);
+    } finally {
+      await cameras.close();
     }
   });
 });

@@ -29,7 +29,7 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
  * forgives them.
  */
 export class LoginBudget {
-  private failures: Array<{ at: number; seq: number }> = [];
+  private failures: Array<{ at: number; seq: number; by: number }> = [];
   private pending = 0;
   private seq = 0;
 
@@ -55,16 +55,19 @@ export class LoginBudget {
     return ++this.seq;
   }
 
-  /** The camera refused the request of `ticket` (or we cannot rule out that it counted one). */
-  refused(): void {
+  /** The camera refused a request of client `by` (or we cannot rule out that it counted one). */
+  refused(by = 0): void {
     this.pending--;
-    this.failures.push({ at: this.now(), seq: ++this.seq });
+    this.failures.push({ at: this.now(), seq: ++this.seq, by });
   }
 
-  /** No refusal: the place is free again. `accepted` forgives refusals received before `ticket` was sent. */
-  release(ticket: number, accepted: boolean): void {
+  /**
+   * No refusal: the place is free again. `accepted` forgives the refusals of the same client `by`
+   * (the same credentials) received before `ticket` was sent.
+   */
+  release(ticket: number, accepted: boolean, by = 0): void {
     this.pending--;
-    if (accepted) this.failures = this.failures.filter((f) => f.seq > ticket);
+    if (accepted) this.failures = this.failures.filter((f) => f.seq > ticket || f.by !== by);
   }
 
   /** Earliest time at which `room` more refusals fit in the window (now when they already fit). */
@@ -89,14 +92,14 @@ export class AuthBreaker {
   /** Shared with the client, which takes a place before every request carrying credentials. */
   readonly budget: LoginBudget;
 
-  constructor(options: BreakerOptions = {}) {
+  constructor(options: BreakerOptions = {}, budget?: LoginBudget) {
     this.threshold = options.threshold ?? 2;
     this.cooldownMs = options.cooldownMs ?? 30_000;
     this.maxCooldownMs = options.maxCooldownMs ?? 300_000;
     this.windowMs = options.windowMs ?? 300_000;
     this.maxRejections = options.maxRejections ?? 3;
     this.now = options.now ?? Date.now;
-    this.budget = new LoginBudget(this.maxRejections, this.windowMs, this.now);
+    this.budget = budget ?? new LoginBudget(this.maxRejections, this.windowMs, this.now);
   }
 
   /** Open turns half-open by itself once the cool-down (and the lockout guard) has passed. */

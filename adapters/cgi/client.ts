@@ -18,7 +18,7 @@
 import { Client, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ProblemError } from '../../gateway/problems.ts';
-import { AuthBreaker, type BreakerOptions, type BreakerState } from './breaker.ts';
+import { AuthBreaker, type BreakerOptions, type BreakerState, type LoginBudget } from './breaker.ts';
 import {
   basicAuthorization, digestAuthorization, parseAuthenticationInfo, parseChallenge,
   type AuthChallenge, type DigestChallenge,
@@ -40,6 +40,11 @@ export interface CameraClientOptions {
   now?: () => number;           // clock for the breaker and the connection-limit recovery
   /** After a connection shortage lowered the in-flight limit, raise it by one after this quiet time. */
   limitRecoveryMs?: number;     // 30_000
+  /**
+   * The camera counts refusals per source address, not per client: a client that replaces
+   * another for the same camera (new credentials at run time) shares its budget.
+   */
+  loginBudget?: LoginBudget;
 }
 
 export interface CgiRequest { path: string; query: string; read: boolean; timeoutMs?: number; signal?: AbortSignal }
@@ -189,9 +194,12 @@ class Changed {
   }
 }
 
+let clientIds = 0;
+
 export class CameraClient {
   readonly stats: CameraClientStats = { requests: 0, authRoundTrips: 0, retries: 0, authFailures: 0 };
   readonly breaker: AuthBreaker;
+  private readonly id = ++clientIds;
   readonly logger: NonNullable<CameraClientOptions['logger']> | undefined;
 
   private readonly origin: string;
@@ -239,7 +247,7 @@ export class CameraClient {
     this.limitRecoveryMs = options.limitRecoveryMs ?? 30_000;
     this.now = options.now ?? options.breaker?.now ?? Date.now;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 3_000;
-    this.breaker = new AuthBreaker({ now: this.now, ...options.breaker });
+    this.breaker = new AuthBreaker({ now: this.now, ...options.breaker }, options.loginBudget);
     this.scheduler = new Scheduler(this.maxInFlight, options.queueLimit ?? 64);
     this.conns = new ConnectionSet(this.origin, {
       connect: { timeout: options.connectTimeoutMs ?? 3_000 },
@@ -743,17 +751,17 @@ export class CameraClient {
       res = await this.send(call, authorization);
     } catch (err) {
       // No answer (timeout, reset): a refusal the camera never sent cannot have been counted.
-      budget.release(ticket, false);
+      budget.release(ticket, false, this.id);
       this.authChanged.notify();
       throw err;
     }
     if (res.statusCode === 401) {
       // stale=true says the credentials were right and only the nonce was refused.
       const ch = parseChallenge(res.headers['www-authenticate']);
-      if (ch?.scheme === 'digest' && ch.stale) budget.release(ticket, false);
-      else budget.refused();
+      if (ch?.scheme === 'digest' && ch.stale) budget.release(ticket, false, this.id);
+      else budget.refused(this.id);
     } else {
-      budget.release(ticket, res.statusCode < 400);
+      budget.release(ticket, res.statusCode < 400, this.id);
     }
     this.authChanged.notify();
     return res;
@@ -764,9 +772,10 @@ export class CameraClient {
     for (;;) {
       const ticket = budget.take();
       if (ticket !== null) return ticket;
-      // Places held by requests on the wire come back with their answers: wait for them.
+      // Places held by requests on the wire come back with their answers: wait for them (another
+      // client sharing the budget does not notify us: look again every 100 ms).
       if (budget.failed < budget.max) {
-        await this.authChanged.wait(signal);
+        await this.authChanged.wait(signal, 100);
         continue;
       }
       this.proven = false;
@@ -790,11 +799,11 @@ export class CameraClient {
       settled = true;
       if (status === 401 && !stale) {
         this.proven = false;
-        this.breaker.budget.refused();
+        this.breaker.budget.refused(this.id);
         this.stats.authFailures++;
         this.breaker.failure(1);
       } else {
-        this.breaker.budget.release(ticket, status !== null && status < 400);
+        this.breaker.budget.release(ticket, status !== null && status < 400, this.id);
       }
       this.authChanged.notify();
     };
