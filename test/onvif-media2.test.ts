@@ -221,6 +221,13 @@ describe('ONVIF Media2 (ver20)', () => {
     assert.deepEqual(far.subcodes, ['ter:InvalidArgVal', 'ter:ConfigModify']);
     const viewer = await call(stack, 'SetOSD', changed, USERS.viewer);
     assert.deepEqual(viewer.subcodes, ['ter:NotAuthorized']);
+    // The firmware cannot carry `&` even encoded: refused before anything reaches the camera.
+    const before = stack.sim.requestLog.length;
+    const amp = await call(stack, 'SetOSD', changed.replace(/<tt:PlainText>[^<]*<\/tt:PlainText>/, '<tt:PlainText>Gate &amp; door</tt:PlainText>'), USERS.operator);
+    assert.equal(amp.status, 400, amp.text);
+    assert.equal(amp.subcodes[0], 'ter:InvalidArgVal');
+    assert.deepEqual(setConfigs(stack, before), []);
+    assert.equal(stack.sim.getConfigValue('table.ChannelTitle[0].Name'), 'Lobby door');
   });
 
   it('DeleteOSD hides a title (EncodeBlend=false) and CreateOSD shows it again', async () => {
