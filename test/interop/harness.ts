@@ -35,6 +35,7 @@ export const OPERATIONS = [
   'GetSnapshotUri',
   'GetImagingSettings',
   'SetImagingSettings',
+  'GetEventProperties',
   'PullPointEvent',
   'HttpDigest',
   'Soap11',

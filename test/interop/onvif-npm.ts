@@ -130,6 +130,11 @@ export async function onvifNpmSession(env: Interop): Promise<Partial<Record<Oper
     return { status: after === target ? 'pass' : 'fail', detail: `brightness ${before} -> ${after} (asked ${target})` };
   });
 
+  await step('GetEventProperties', async () => {
+    const { data, xml } = await call<Record<string, unknown>>(cam, 'getEventProperties');
+    const ok = Boolean(data.topicSet) && /MotionAlarm/.test(xml ?? '');
+    return { status: ok ? 'pass' : 'fail', detail: `topic set ${ok ? 'with' : 'without'} MotionAlarm; ${Object.keys(data).join(', ')}` };
+  });
   await step('PullPointEvent', async () => {
     const seen: string[] = [];
     let raisedAt = 0;

@@ -37,6 +37,7 @@ function answered(env: Interop, mark: number, op: string): { ok: boolean; answer
 export async function onvifUtilSession(env: Interop): Promise<Partial<Record<Operation, OpResult>>> {
   const results: Partial<Record<Operation, OpResult>> = {
     PullPointEvent: { status: 'n/a', detail: 'onvif-util has no event commands' },
+    GetEventProperties: { status: 'n/a', detail: 'onvif-util has no event commands' },
     ReplayedToken: { status: 'n/a', detail: 'onvif-util makes fresh tokens; replays are covered by the other clients' },
     Media2: { status: 'n/a', detail: 'libonvif uses Media (ver10)' },
     HttpDigest: { status: 'n/a', detail: 'libonvif sends a UsernameToken' },

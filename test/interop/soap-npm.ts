@@ -199,6 +199,12 @@ export async function soapNpmSession(env: Interop): Promise<Partial<Record<Opera
     return { status: after === target ? 'pass' : 'fail', detail: `brightness ${brightness} -> ${after} (asked ${target})` };
   });
 
+  await step('GetEventProperties', async () => {
+    const events = await client('events', xaddrs.get('Events') ?? `${env.origin}/onvif/cam1/events_service`, wsse());
+    const [r, raw] = await events.GetEventPropertiesAsync!({});
+    const ok = r.FixedTopicSet !== undefined && /MotionAlarm/.test(raw);
+    return { status: ok ? 'pass' : 'fail', detail: `FixedTopicSet ${String(r.FixedTopicSet)}, dialects ${JSON.stringify(r.TopicExpressionDialect)}` };
+  });
   await step('PullPointEvent', async () => {
     const events = await client('events', xaddrs.get('Events') ?? `${env.origin}/onvif/cam1/events_service`, wsse());
     const [sub] = await events.CreatePullPointSubscriptionAsync!({ InitialTerminationTime: 'PT60S' });

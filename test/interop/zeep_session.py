@@ -66,6 +66,7 @@ WSDL = {
     'imaging': ('wsdl/ver20/imaging/wsdl/imaging.wsdl', '{http://www.onvif.org/ver20/imaging/wsdl}ImagingBinding'),
     'events': ('wsdl/ver10/events/wsdl/event.wsdl', '{http://www.onvif.org/ver10/events/wsdl}EventBinding'),
     'pullpoint': ('wsdl/ver10/events/wsdl/event.wsdl', '{http://www.onvif.org/ver10/events/wsdl}PullPointSubscriptionBinding'),
+    'subscription': ('wsdl/ver10/events/wsdl/event.wsdl', '{http://www.onvif.org/ver10/events/wsdl}SubscriptionManagerBinding'),
 }
 SETTINGS = Settings(strict=True)
 clients = {}
@@ -218,6 +219,15 @@ def motion_in(envelope):
     return found
 
 
+@step('GetEventProperties')
+def _():
+    events = service('events', xaddr('http://www.onvif.org/ver10/events/wsdl', 'Events'), auth)
+    r = events.GetEventProperties()
+    topics = [el.tag for el in plugin.envelope.iter() if el.tag.endswith('MotionAlarm') or el.tag.endswith('CellMotionDetector')]
+    ok = r.FixedTopicSet is not None and len(topics) > 0 and len(r.TopicExpressionDialect) > 0 and len(r.MessageContentFilterDialect) > 0
+    record('GetEventProperties', ok, 'topics %s, dialects %s' % (sorted(set(t.split('}')[-1] for t in topics)), r.TopicExpressionDialect))
+
+
 @step('PullPointEvent')
 def _():
     events = service('events', xaddr('http://www.onvif.org/ver10/events/wsdl', 'Events'), auth)
@@ -227,6 +237,9 @@ def _():
     addr = getattr(addr, '_value_1', addr)
     pull = service('pullpoint', addr, auth)
     pull.PullMessages(Timeout=datetime.timedelta(seconds=1), MessageLimit=50)  # Initialized state
+    service('subscription', addr, auth).Renew(TerminationTime='PT60S')
+    pull.SetSynchronizationPoint()
+    pull.PullMessages(Timeout=datetime.timedelta(seconds=1), MessageLimit=50)  # the state again, after the synchronization point
     req = urllib.request.Request(SIM_URL + '/__sim/events', data=json.dumps({'code': 'VideoMotion', 'action': 'Start', 'index': 0}).encode(),
                                  headers={'Content-Type': 'application/json'}, method='POST')
     t0 = time.monotonic()
