@@ -10,7 +10,11 @@ import { discoveryModeOf, scopesOf } from '../adapters/onvif/device.ts';
 import { derivedHwAddress, endpointReference } from '../adapters/onvif/identity.ts';
 import { NS } from '../adapters/onvif/soap.ts';
 import { child, children, textAt, type XmlNode } from '../adapters/onvif/xml.ts';
+import type { Express } from 'express';
+import { buildApp, onvifOf } from '../gateway/app.ts';
+import { UserStore } from '../gateway/auth.ts';
 import { createLogger } from '../gateway/logger.ts';
+import { RateLimiter } from '../gateway/rate-limit.ts';
 import { startSimulator, type Simulator } from '../simulator/server.ts';
 import { envelope, op, readAnswer, soapCall, type SoapAnswer } from './onvif-client.ts';
 import { startStack, USERS, type Stack } from './stack.ts';
@@ -519,5 +523,45 @@ describe('camera clock arithmetic (pure)', () => {
     assert.equal(parseCameraTime('2023-2-29 00:00:00'), undefined);
     assert.equal(parseCameraTime('yesterday'), undefined);
     assert.equal(formatCameraTime(Date.UTC(2024, 2, 1, 0, 30, 0)), '2024-03-01 00:30:00');
+  });
+});
+
+describe('ONVIF device service: limits', () => {
+  let stack: Stack;
+  let app: Express;
+  const limited = { name: 'lim', password: 'limited-admin-1' };
+  before(async () => {
+    stack = await startStack();
+    // The same camera behind a gateway with an admin limited to cam1 and the default rate limits.
+    app = buildApp({
+      spec: stack.spec,
+      cameras: stack.cameras,
+      users: new UserStore([...Object.values(USERS), { ...limited, role: 'admin', cameras: ['cam1'] }]),
+      logger: createLogger('silent'),
+      rateLimiter: new RateLimiter(),
+    });
+  });
+  after(async () => {
+    await onvifOf(app).close();
+    await stack.close();
+  });
+
+  const on = (name: string, inner: string, user: User) => soapCall(app, op('tds', NS.tds, name, inner), { user });
+
+  it('an admin limited to some cameras may use them but not manage gateway users', async () => {
+    ok(await on('GetDeviceInformation', '', limited), 'GetDeviceInformation');
+    fault(await on('GetUsers', '', limited), 400, 'ter:NotAuthorized');
+    fault(await on('CreateUsers', '<tds:User><tt:Username>sneaky</tt:Username><tt:Password>sneaky-pass-1</tt:Password><tt:UserLevel>Administrator</tt:UserLevel></tds:User>', limited), 400, 'ter:NotAuthorized');
+    fault(await on('SetUser', '<tds:User><tt:Username>lim</tt:Username><tt:UserLevel>Administrator</tt:UserLevel></tds:User>', limited), 400, 'ter:NotAuthorized');
+    fault(await on('DeleteUsers', '<tds:Username>admin</tds:Username>', limited), 400, 'ter:NotAuthorized');
+    assert.equal(children(ok(await on('GetUsers', '', USERS.admin), 'GetUsers'), 'User').length, 4, 'nobody was created or deleted');
+  });
+
+  it('reboots take a token of the shared reboot limiter: a second one at once is refused without a camera call', async () => {
+    stack.sim.resetStats();
+    ok(await on('SystemReboot', '', USERS.admin), 'SystemReboot');
+    fault(await on('SystemReboot', '', USERS.admin), 500, 'ter:Action');
+    fault(await on('SetSystemFactoryDefault', '<tds:FactoryDefault>Soft</tds:FactoryDefault>', USERS.admin), 500, 'ter:Action');
+    assert.deepEqual(writes(stack.sim).filter((u) => /reboot|restore/.test(u)).length, 1);
   });
 });

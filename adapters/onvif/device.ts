@@ -3,6 +3,7 @@
 // onvif.xsd; every tt: type is written tt: all the way down (design.md §6).
 import { EventEmitter } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
+import { rateLimitUser } from '../../gateway/rate-limit.ts';
 import type { Role } from '../../gateway/spec.ts';
 import type { CameraEntry } from '../../gateway/cameras.ts';
 import { parseKeyValue, type CgiDoc, type CgiNode } from '../cgi/codec.ts';
@@ -572,9 +573,23 @@ function userArgs(request: XmlNode): UserArg[] {
   });
 }
 
+/** User management changes who may use every camera: an admin limited to some cameras may not. */
+function fleetAdmin(ctx: OnvifContext): void {
+  if (ctx.principal?.cameras !== undefined) {
+    throw new OnvifFault('Sender', ['ter:NotAuthorized'], 'managing users needs an Administrator with access to every camera');
+  }
+}
+
 function ensureAdminsRemain(ctx: OnvifContext, after: Map<string, Role | undefined>): void {
   const admins = ctx.users.listUsers().filter((u) => (after.has(u.name) ? after.get(u.name) : u.role) === 'admin');
   if (admins.length === 0) throw new OnvifFault('Sender', ['ter:OperationProhibited', 'ter:FixedUser'], 'the last Administrator cannot be removed or demoted');
+}
+
+/** Reboots and resets take a 'reboot' token of the gateway's limiter, shared with REST (a camera needs a minute to come back). */
+function takeRebootToken(ctx: OnvifContext): void {
+  if (!ctx.rateLimiter || !ctx.principal) return;
+  const r = ctx.rateLimiter.take('reboot', rateLimitUser(ctx.principal), ctx.entry.id);
+  if (!r.ok) throw new OnvifFault('Receiver', ['ter:Action'], `too many reboots and resets of this camera: retry in ${r.retryAfterSeconds} s`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -755,16 +770,19 @@ const operations: OnvifOperation[] = [
   {
     name: 'GetUsers',
     access: 'admin',
-    handle: async (_r, ctx) =>
-      el(
+    handle: async (_r, ctx) => {
+      fleetAdmin(ctx);
+      return el(
         'tds:GetUsersResponse',
         ctx.users.listUsers().map((u) => el('tds:User', [el('tt:Username', u.name), el('tt:UserLevel', ROLE_LEVEL[u.role])])),
-      ),
+      );
+    },
   },
   {
     name: 'CreateUsers',
     access: 'admin',
     handle: async (request, ctx) => {
+      fleetAdmin(ctx);
       const users = userArgs(request);
       const seen = new Set<string>();
       for (const u of users) {
@@ -782,6 +800,7 @@ const operations: OnvifOperation[] = [
     name: 'DeleteUsers',
     access: 'admin',
     handle: async (request, ctx) => {
+      fleetAdmin(ctx);
       const names = children(request, 'Username').map((n) => n.text);
       if (names.length === 0) throw invalidArg('at least one Username is needed');
       for (const n of names) {
@@ -797,6 +816,7 @@ const operations: OnvifOperation[] = [
     name: 'SetUser',
     access: 'admin',
     handle: async (request, ctx) => {
+      fleetAdmin(ctx);
       const users = userArgs(request);
       for (const u of users) if (ctx.users.passwordOf(u.name) === undefined) throw invalidArg(`no user '${u.name}'`, 'ter:UsernameMissing');
       ensureAdminsRemain(ctx, new Map(users.map((u) => [u.name, u.role])));
@@ -808,6 +828,7 @@ const operations: OnvifOperation[] = [
     name: 'SystemReboot',
     access: 'admin',
     handle: async (_r, ctx) => {
+      takeRebootToken(ctx);
       await ctx.entry.camera.call(MAGIC_BOX, [['action', 'reboot']], { signal: ctx.signal });
       return el('tds:SystemRebootResponse', el('tds:Message', 'The camera is rebooting.'));
     },
@@ -823,6 +844,7 @@ const operations: OnvifOperation[] = [
       }
       if (kind !== 'Soft') throw invalidArg(`FactoryDefault must be Hard or Soft (got '${kind ?? ''}')`);
       // Soft keeps the network settings (ONVIF Core): every table but Network back to defaults.
+      takeRebootToken(ctx);
       await ctx.entry.camera.call('/cgi-bin/configManager.cgi', [['action', 'restoreExcept'], ['names[0]', 'Network']], { signal: ctx.signal });
       return el('tds:SetSystemFactoryDefaultResponse');
     },
