@@ -357,6 +357,24 @@ describe('ONVIF Media ver10', () => {
     assert.deepEqual(setConfigs(stack, from), []);
   });
 
+  it('still answers its capabilities when the camera cannot be read (GetServices runs them first); operations fault', async () => {
+    stack.sim.faults.errorId = 2;
+    stack.sim.faults.errorMatch = 'name=Encode';
+    try {
+      const caps = await call(stack, 'GetServiceCapabilities');
+      assert.equal(caps.status, 200, caps.text);
+      const c = child(caps.body, 'Capabilities')!;
+      assert.equal(c.attrs.get('SnapshotUri'), 'true');
+      assert.equal(child(c, 'ProfileCapabilities')?.attrs.get('MaximumNumberOfProfiles'), undefined);
+      const profiles = await call(stack, 'GetProfiles');
+      assert.notEqual(profiles.status, 200);
+      assert.equal(profiles.body.local, 'Fault');
+    } finally {
+      stack.sim.faults.errorId = null;
+      stack.sim.faults.errorMatch = '';
+    }
+  });
+
   it('keeps the profiles fixed and says so; multicast and metadata are not offered', async () => {
     const create = await call(stack, 'CreateProfile', '<trt:Name>mine</trt:Name>', USERS.operator);
     assert.equal(create.status, 500);

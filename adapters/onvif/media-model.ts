@@ -310,6 +310,19 @@ export async function readModel(ctx: OnvifContext): Promise<MediaModel> {
   return { channels, streams, ptz, ptzConfigs: ptz ? await ptzConfigurations(ctx) : [] };
 }
 
+/**
+ * The model for a capabilities answer, or undefined when the camera cannot be read: GetServices
+ * (pre-auth, run by every client first) answers without the counts instead of failing whole.
+ */
+export async function modelForCapabilities(ctx: OnvifContext): Promise<MediaModel | undefined> {
+  try {
+    return await readModel(ctx);
+  } catch (err) {
+    ctx.logger.warn({ err, camera: ctx.entry.id }, 'media capabilities without the camera: it could not be read');
+    return undefined;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Look-ups with the faults ONVIF names for them
 

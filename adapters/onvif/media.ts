@@ -17,6 +17,7 @@ import {
   hasAudio,
   intRange,
   mediaUriXml,
+  modelForCapabilities,
   multicastXml,
   numberIn,
   ptzConfigXml,
@@ -379,11 +380,11 @@ const operations: OnvifOperation[] = [
 ];
 
 async function capabilities(ctx: OnvifContext): Promise<XmlOut> {
-  const model = await readModel(ctx);
+  const model = await modelForCapabilities(ctx);
   return el(
     'trt:Capabilities',
     [
-      el('trt:ProfileCapabilities', undefined, { MaximumNumberOfProfiles: model.streams.length }),
+      el('trt:ProfileCapabilities', undefined, { MaximumNumberOfProfiles: model?.streams.length }),
       // RTSP over TCP (interleaved) and UDP; no multicast.
       el('trt:StreamingCapabilities', undefined, { RTPMulticast: false, RTP_TCP: true, RTP_RTSP_TCP: true, NonAggregateControl: false, NoRTSPStreaming: false }),
     ],

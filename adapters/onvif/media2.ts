@@ -15,6 +15,7 @@ import {
   H264_PROFILES,
   hasAudio,
   intRange,
+  modelForCapabilities,
   numberIn,
   ptzConfigXml,
   readModel,
@@ -621,12 +622,12 @@ const operations: OnvifOperation[] = [
 ];
 
 async function capabilities(ctx: OnvifContext): Promise<XmlOut> {
-  const model = await readModel(ctx);
-  const supported = ['VideoSource', 'VideoEncoder', ...(model.channels.some((c) => c.audio) ? ['AudioSource', 'AudioEncoder'] : []), ...(model.ptz ? ['PTZ'] : [])];
+  const model = await modelForCapabilities(ctx);
+  const supported = ['VideoSource', 'VideoEncoder', ...(model?.channels.some((c) => c.audio) ? ['AudioSource', 'AudioEncoder'] : []), ...(model?.ptz ? ['PTZ'] : [])];
   return el(
     'tr2:Capabilities',
     [
-      el('tr2:ProfileCapabilities', undefined, { MaximumNumberOfProfiles: model.streams.length, ConfigurationsSupported: supported.join(' ') }),
+      el('tr2:ProfileCapabilities', undefined, { MaximumNumberOfProfiles: model?.streams.length, ConfigurationsSupported: supported.join(' ') }),
       el('tr2:StreamingCapabilities', undefined, { RTSPStreaming: true, RTPMulticast: false, RTP_RTSP_TCP: true, NonAggregateControl: false, AutoStartMulticast: false }),
     ],
     { SnapshotUri: true, Rotation: false, VideoSourceMode: false, OSD: true, Mask: false, SourceMask: false },
