@@ -55,11 +55,9 @@ function dstOf(locales: CgiDoc): Dst {
 /** The camera's clock read as ONVIF wants it (also for the events service's UTC times). */
 export async function readCameraClock(entry: CameraEntry, signal?: AbortSignal): Promise<CameraClock> {
   const opts = signal ? { signal } : {};
-  const [now, ntp, locales] = await Promise.all([
-    cgiValue(entry, GLOBAL, 'getCurrentTime', 'result', signal),
-    entry.camera.getConfig('NTP', opts),
-    entry.camera.getConfig('Locales', opts),
-  ]);
+  // The clock first and alone: on a fresh client it is the login, which parallel calls would wait on.
+  const now = await cgiValue(entry, GLOBAL, 'getCurrentTime', 'result', signal);
+  const [ntp, locales] = await Promise.all([entry.camera.getConfig('NTP', opts), entry.camera.getConfig('Locales', opts)]);
   const wallMs = parseCameraTime(now ?? '');
   if (wallMs === undefined) throw new OnvifFault('Receiver', [], `the camera's clock answered '${now ?? ''}', which is not a time`);
   const n = obj(ntp.NTP) ?? {};
