@@ -565,3 +565,22 @@ describe('ONVIF device service: limits', () => {
     assert.deepEqual(writes(stack.sim).filter((u) => /reboot|restore/.test(u)).length, 1);
   });
 });
+
+describe('ONVIF device service: PTZ only with a PTZ head', () => {
+  it('lists PTZ in GetCapabilities and GetServices exactly when the camera has a head', async () => {
+    for (const ptz of [false, true]) {
+      const stack = await startStack({ sim: { ptz } });
+      try {
+        const caps = child(ok(await tds(stack, 'GetCapabilities', '', null), 'GetCapabilities'), 'Capabilities');
+        assert.equal(names(caps).includes('PTZ'), ptz);
+        const services = children(ok(await tds(stack, 'GetServices', '<tds:IncludeCapability>false</tds:IncludeCapability>', null), 'GetServices'), 'Service');
+        assert.equal(services.some((s) => textAt(s, 'Namespace') === 'http://www.onvif.org/ver20/ptz/wsdl'), ptz);
+        const only = await tds(stack, 'GetCapabilities', '<tds:Category>PTZ</tds:Category>', null);
+        if (ptz) assert.deepEqual(names(child(ok(only, 'GetCapabilities'), 'Capabilities')), ['PTZ']);
+        else fault(only, 500, 'ter:ActionNotSupported', 'ter:NoSuchService');
+      } finally {
+        await stack.close();
+      }
+    }
+  });
+});
