@@ -1,16 +1,29 @@
-// The camera's clock: the host clock plus an offset that setCurrentTime moves.
-// Camera time is a naive wall-clock time, so it is computed and formatted in UTC fields.
+// The camera's clock: local wall time in the camera's time zone (NTP.TimeZone), like a real
+// camera, plus an offset that setCurrentTime moves. Camera time is a naive wall-clock time, so it
+// is computed and formatted in UTC fields. Changing the zone moves the wall time, not the instant.
+// (Daylight saving is not simulated: the seed has DSTEnable=false.)
+
+/** Minutes east of UTC per NTP.TimeZone index: this firmware family's SDK list (0..32). */
+const ZONES: readonly number[] = [
+  0, 60, 120, 180, 210, 240, 270, 300, 330, 345, 360, 390, 420, 480, 540, 570, 600, 660, 720, 780,
+  -60, -120, -180, -210, -240, -300, -360, -420, -480, -540, -600, -660, -720,
+];
 
 export class CameraClock {
   private offsetMs = 0;
-  constructor(private readonly now: () => number = Date.now) {}
+  /** `zoneIndex` reads the camera's current NTP.TimeZone. */
+  constructor(private readonly now: () => number = Date.now, private readonly zoneIndex: () => string | undefined = () => '0') {}
+
+  private zoneMs(): number {
+    return (ZONES[Number(this.zoneIndex())] ?? 0) * 60_000;
+  }
 
   current(): Date {
-    return new Date(this.now() + this.offsetMs);
+    return new Date(this.now() + this.zoneMs() + this.offsetMs);
   }
 
   set(time: Date): void {
-    this.offsetMs = time.getTime() - this.now();
+    this.offsetMs = time.getTime() - this.now() - this.zoneMs();
   }
 
   reset(): void {

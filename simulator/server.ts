@@ -128,7 +128,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
 
   const camera: CameraContext = {
     model, surface, state, tableSections: seed.tableSections, answers,
-    clock: new CameraClock(),
+    clock: new CameraClock(Date.now, () => state.get('table.NTP.TimeZone')),
     ptz,
     users: new UserDirectory(answers, login),
     reboot(delaySeconds) {

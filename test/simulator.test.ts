@@ -387,6 +387,25 @@ describe('clock', () => {
   });
 });
 
+describe('clock in its time zone', () => {
+  test('the wall clock is local time in NTP.TimeZone, like a camera; a zone change moves the wall time, not the instant', async () => {
+    const s = await sim();
+    const c = new DigestClient(s.url);
+    const wall = async () => {
+      const m = /^result=(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)/.exec((await c.get('/cgi-bin/global.cgi?action=getCurrentTime')).body)!;
+      return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+    };
+    s.setConfigValue('table.NTP.TimeZone', '13'); // UTC+08:00
+    assert.ok(Math.abs((await wall()) - (Date.now() + 8 * 3_600_000)) < 3000);
+    s.setConfigValue('table.NTP.TimeZone', '25'); // UTC-05:00
+    assert.ok(Math.abs((await wall()) - (Date.now() - 5 * 3_600_000)) < 3000);
+    // setCurrentTime sets the wall time of the zone in force.
+    assert.equal((await c.get('/cgi-bin/global.cgi?action=setCurrentTime&time=2016-01-01%2021:02:32')).body, 'OK\r\n');
+    s.setConfigValue('table.NTP.TimeZone', '0');
+    assert.ok(Math.abs((await wall()) - (Date.UTC(2016, 0, 1, 21, 2, 32) + 5 * 3_600_000)) < 3000);
+  });
+});
+
 // ---- faults ----
 
 describe('faults', () => {
