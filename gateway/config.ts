@@ -18,6 +18,8 @@ export interface CameraConfig {
   password: string;
   model: CameraModel;
   name?: string;
+  /** A listener of its own for this camera's ONVIF services (one device per address and port). */
+  onvifPort?: number;
 }
 
 export interface UserConfig {
@@ -154,6 +156,7 @@ function cameraFromYaml(raw: unknown, where: string): CameraConfig {
   if (c.username !== undefined) camera.username = str(c.username, `${where}.username`);
   if (c.password !== undefined) camera.password = str(c.password, `${where}.password`);
   if (c.name !== undefined) camera.name = str(c.name, `${where}.name`);
+  if (c.onvifPort !== undefined) camera.onvifPort = port(c.onvifPort);
   return camera;
 }
 

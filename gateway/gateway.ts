@@ -2,7 +2,7 @@
 // the listener, the validator warm-up before /readyz says ready, and a graceful stop.
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerOptions } from 'node:http';
 import { request } from 'undici';
 import { closeAll as closeEventStreams } from '../adapters/events/hub.ts';
 import { closeAllFinders } from '../adapters/rest/finders.ts';
@@ -15,6 +15,7 @@ import { persistCamerasTo } from './fleet.ts';
 import { DEFAULT_MODEL, type GatewayConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import { loadSpec, type LoadedSpec } from './spec.ts';
+import { startCameraPorts, stopCameraPorts, type CameraPort } from './onvif-ports.ts';
 import { startDiscovery, type Discovery } from '../adapters/onvif/discovery.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -26,6 +27,8 @@ export interface RunningGateway {
   /** Settles when every validator is compiled and /readyz says ready. */
   warmed: Promise<void>;
   stop(): Promise<void>;
+  /** The cameras' own ONVIF listeners (`cameras[].onvifPort`), with the ports they got. */
+  cameraPorts: CameraPort[];
 }
 
 export const SHUTDOWN_DEADLINE_MS = 15_000;
@@ -72,6 +75,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger, timeou
   const address = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  // Cameras that want an ONVIF address of their own (fixed at start: a change needs a restart).
+  const cameraPorts = await startCameraPorts(
+    config.cameras.flatMap((c) => (c.onvifPort === undefined ? [] : [{ cameraId: c.id, port: c.onvifPort }])),
+    config.host,
+    app,
+    logger,
+    serverOptions({ ...SERVER_TIMEOUTS, ...timeouts }),
+  );
   // WS-Discovery: Hello now, Bye at stop; a gateway without it still serves ONVIF by address.
   const discovery: Discovery | undefined = await startDiscovery({ cameras: () => cameras.list(), httpPort: address.port, httpHost: config.host, logger, enabled: config.discovery === true }).catch(
     (err: unknown) => (logger.warn({ err }, 'ws-discovery could not start'), undefined),
@@ -94,29 +105,35 @@ export async function startGateway(config: GatewayConfig, logger: Logger, timeou
       // Held ONVIF pulls and push subscriptions end now, not at the connection deadline.
       await onvifOf(app).close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const portsClosed = stopCameraPorts(cameraPorts);
       // Event streams never end by themselves: end them (and their upstream attaches) so the
       // server can close.
       await closeEventStreams(cameras.list());
       server.closeIdleConnections();
       const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DEADLINE_MS - 2_000);
       await closed;
+      await portsClosed;
       clearTimeout(deadline);
       // Finder sessions hold resources on the cameras: give them back before the clients close.
       await closeAllFinders(cameras);
       await cameras.close();
       await simulator?.close();
     })());
-  return { url, server, cameras, simulator, warmed, stop };
+  return { url, server, cameras, simulator, warmed, stop, cameraPorts: cameraPorts.map(({ cameraId, port }) => ({ cameraId, port })) };
+}
+
+function serverOptions(t: ServerTimeouts): ServerOptions {
+  return {
+    headersTimeout: t.headersTimeoutMs,
+    requestTimeout: t.requestTimeoutMs,
+    keepAliveTimeout: t.keepAliveTimeoutMs,
+    connectionsCheckingInterval: t.checkIntervalMs,
+  };
 }
 
 function listen(app: ReturnType<typeof buildApp>, port: number, host: string, t: ServerTimeouts): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer({
-      headersTimeout: t.headersTimeoutMs,
-      requestTimeout: t.requestTimeoutMs,
-      keepAliveTimeout: t.keepAliveTimeoutMs,
-      connectionsCheckingInterval: t.checkIntervalMs,
-    }, app);
+    const server = createServer(serverOptions(t), app);
     server.listen(port, host);
     server.once('listening', () => resolve(server));
     server.once('error', reject);
