@@ -6,7 +6,8 @@
 // The simulator and the gateway run as child processes, so the gateway's CPU is its own
 // (read from /proc); the viewers run here. Results go to bench/MEDIA-RESULTS.md.
 import { get, type ClientRequest } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
@@ -126,7 +127,11 @@ async function mjpegBench(gwUrl: string, simUrl: string, gwPid: number): Promise
 const password = 'bench-camera-pass';
 const sim = await startChild(['simulator/main.ts'], { SIM_PORT: '0', SIM_PASSWORD: password }, /(http:\/\/127\.0\.0\.1:\d+)/);
 const simUrl = sim.match[1]!;
-const gw = await startChild(['gateway/main.ts'], {
+// The fan-out is measured, not the per-user rate limits (gateway/rate-limit.ts), which would
+// refuse all but the first few of 100 callers from one user: off for snapshot and MJPEG.
+const config = join(mkdtempSync(join(os.tmpdir(), 'camgate-media-bench-')), 'gateway.yaml');
+writeFileSync(config, 'rateLimits:\n  snapshot: { perUser: null, perCamera: null }\n  mjpeg: { perUser: null, perCamera: null }\n');
+const gw = await startChild(['gateway/main.ts', '--config', config], {
   PORT: '0', HOST: '127.0.0.1', CAMERA_URL: simUrl.replace('http://', `http://admin:${password}@`),
   CAMGATE_ADMIN_PASSWORD: 'bench-admin', LOG_LEVEL: 'warn',
 }, /listening on (http:\/\/[^\s]+)/);
