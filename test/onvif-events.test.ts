@@ -263,6 +263,25 @@ describe('ONVIF events: pull points', () => {
     await call(wsnt('Unsubscribe'), path);
   });
 
+  it('a request with WS-Addressing gets the reply Action and RelatesTo, faults the fault Action', async () => {
+    const wsa = (action: string, id: string): string =>
+      `<wsa:Action xmlns:wsa="${NS.wsa}">${action}</wsa:Action><wsa:MessageID xmlns:wsa="${NS.wsa}">${id}</wsa:MessageID>`;
+    const headerOf = (a: SoapAnswer): XmlNode => parseXml(a.text).children.find((c) => c.local === 'Header')!;
+    const created = await call(tev('CreatePullPointSubscription'), 'events_service', USERS.viewer,
+      wsa('http://www.onvif.org/ver10/events/wsdl/EventPortType/CreatePullPointSubscriptionRequest', 'urn:uuid:11111111-2222-3333-4444-555555555555'));
+    assert.equal(created.status, 200, created.text);
+    assert.equal(child(headerOf(created), 'Action', NS.wsa)?.text, 'http://www.onvif.org/ver10/events/wsdl/EventPortType/CreatePullPointSubscriptionResponse');
+    assert.equal(child(headerOf(created), 'RelatesTo', NS.wsa)?.text, 'urn:uuid:11111111-2222-3333-4444-555555555555');
+    const fault = await call(wsnt('Unsubscribe'), 'subscription/ffffffffffffffffffffffffffffffff', USERS.viewer,
+      wsa('http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest', 'urn:uuid:6'));
+    assert.equal(fault.status, 400);
+    assert.equal(child(headerOf(fault), 'Action', NS.wsa)?.text, 'http://www.w3.org/2005/08/addressing/soap/fault');
+    const plain = await call(tev('GetServiceCapabilities'));
+    assert.equal(parseXml(plain.text).children.find((c) => c.local === 'Header'), undefined, 'no WS-Addressing, no Header');
+    const address = child(child(created.body, 'SubscriptionReference', NS.tev), 'Address', NS.wsa)!.text;
+    await call(wsnt('Unsubscribe'), address.slice(`${origin}/onvif/cam1/`.length));
+  });
+
   it('a subscription past its termination time is reaped', async () => {
     const { path } = await createPull('<tev:InitialTerminationTime>PT1S</tev:InitialTerminationTime>');
     const count = eventServiceState().pullPoints;

@@ -12,7 +12,7 @@ import type { RateLimiter } from '../../gateway/rate-limit.ts';
 import { isProblem, ProblemError } from '../../gateway/problems.ts';
 import { snapshotHandler } from '../media/snapshot.ts';
 import type { Access, OnvifContext, OnvifOperation, OnvifService, ServiceKey } from './service.ts';
-import { CONTENT_TYPE, OnvifFault, parseEnvelope, renderEnvelope, renderFault, type SoapVersion } from './soap.ts';
+import { addressingReply, CONTENT_TYPE, OnvifFault, parseEnvelope, renderEnvelope, renderFault, type SoapVersion } from './soap.ts';
 import { readUsernameToken, ReplayCache, verifyUsernameToken } from './wsse.ts';
 
 export const SOAP_BODY_LIMIT = 256 * 1024;
@@ -145,7 +145,7 @@ export function onvifRouter(deps: OnvifDeps): OnvifRouter {
         }
         const answer = await found.op.handle(envelope.body, ctx);
         if (abort.signal.aborted) return;
-        const xml = renderEnvelope(version, answer);
+        const xml = renderEnvelope(version, answer, addressingReply(header, false));
         if (xml.length > MAX_REPLY_BYTES) deps.logger.warn({ path: req.path, bytes: xml.length }, 'ONVIF answer larger than 64 KB: libonvif clients refuse it');
         send(res, version, xml);
       } finally {
@@ -153,7 +153,7 @@ export function onvifRouter(deps: OnvifDeps): OnvifRouter {
       }
     } catch (err) {
       if (res.headersSent || req.socket.destroyed) return;
-      send(res, version, undefined, toFault(err, deps.logger, req.path));
+      send(res, version, undefined, toFault(err, deps.logger, req.path), header);
     }
   }
 
@@ -219,8 +219,8 @@ function toFault(err: unknown, logger: Logger, path: string): OnvifFault {
   return new OnvifFault('Receiver', [], 'internal error');
 }
 
-function send(res: Response, version: SoapVersion, xml: string | undefined, fault?: OnvifFault): void {
-  const payload = Buffer.from(fault ? renderFault(version, fault) : xml!, 'utf8');
+function send(res: Response, version: SoapVersion, xml: string | undefined, fault?: OnvifFault, requestHeader?: OnvifContext['header']): void {
+  const payload = Buffer.from(fault ? renderFault(version, fault, addressingReply(requestHeader, true)) : xml!, 'utf8');
   res.status(fault ? fault.httpStatus : 200);
   // Set by us, never echoed; spelled exactly `Content-Length` (libonvif searches for it).
   res.setHeader('Content-Type', CONTENT_TYPE[version]);

@@ -98,11 +98,11 @@ export function renderEnvelope(version: SoapVersion, body: XmlChild, header?: Xm
   );
 }
 
-export function renderFault(version: SoapVersion, fault: OnvifFault): string {
+export function renderFault(version: SoapVersion, fault: OnvifFault, header?: XmlChild): string {
   if (version === '1.1') {
     // SOAP 1.1 has no subcodes: the most precise one becomes the faultcode.
     const code = fault.subcodes.at(-1) ?? (fault.code === 'Sender' ? 's:Client' : 's:Server');
-    return renderEnvelope(version, el('s:Fault', [el('faultcode', code), el('faultstring', fault.reason)]));
+    return renderEnvelope(version, el('s:Fault', [el('faultcode', code), el('faultstring', fault.reason)]), header);
   }
   let subcode: XmlChild = undefined;
   for (const sc of [...fault.subcodes].reverse()) subcode = el('s:Subcode', [el('s:Value', sc), subcode]);
@@ -112,5 +112,21 @@ export function renderFault(version: SoapVersion, fault: OnvifFault): string {
       el('s:Code', [el('s:Value', `s:${fault.code}`), subcode]),
       el('s:Reason', el('s:Text', fault.reason, { 'xml:lang': 'en' })),
     ]),
+    header,
   );
+}
+
+const ADDRESSING_FAULT = 'http://www.w3.org/2005/08/addressing/soap/fault';
+
+/**
+ * WS-Addressing headers of the answer to a request that carried wsa:Action (event clients, WCF and
+ * the ONVIF test tool check them): the reply Action (`...Request` → `...Response`, the WSDLs'
+ * convention) and RelatesTo the request's MessageID. Nothing for requests without WS-Addressing.
+ */
+export function addressingReply(header: XmlNode | undefined, fault: boolean): XmlChild {
+  const action = child(header, 'Action', NS.wsa)?.text;
+  if (!action || action.length > 1024) return undefined;
+  const messageId = child(header, 'MessageID', NS.wsa)?.text;
+  const reply = fault ? ADDRESSING_FAULT : action.endsWith('Request') ? `${action.slice(0, -'Request'.length)}Response` : `${action}Response`;
+  return [el('wsa:Action', reply), messageId && messageId.length <= 1024 ? el('wsa:RelatesTo', messageId) : undefined];
 }
