@@ -11,6 +11,7 @@ import { eventServiceState, eventSettings } from '../adapters/onvif/events.ts';
 import { NS } from '../adapters/onvif/soap.ts';
 import { child, children, parseXml, type XmlNode } from '../adapters/onvif/xml.ts';
 import { onvifOf } from '../gateway/app.ts';
+import { changeCamera } from '../gateway/fleet.ts';
 import { envelope, op, readAnswer, type SoapAnswer } from './onvif-client.ts';
 import { startStack, USERS, type Stack } from './stack.ts';
 
@@ -483,6 +484,24 @@ describe('ONVIF events: Basic Notification', () => {
 });
 
 describe('ONVIF events: closing', () => {
+  it('a reconfigured camera keeps its subscriptions: they move to the new entry and get the state again', async () => {
+    const { path } = await createPull();
+    await pull(path);
+    const old = stack.cameras.get('cam1')!;
+    stack.sim.setPassword('cam-pass-Changed7');
+    const entry = await changeCamera(stack.cameras, 'cam1', { password: 'cam-pass-Changed7' });
+    assert.notEqual(entry, old);
+    const again = await pull(path, 'PT5S');
+    assert.ok(again.messages.length > 0 && again.messages.every((m) => m.op === 'Initialized'), JSON.stringify(again.messages.map((m) => m.op)));
+    await waitFor(() => stack.sim.attachCount() === 1, 3000, 'one attach, from the new entry');
+    const held = pull(path, 'PT5S');
+    await new Promise((r) => setTimeout(r, 100));
+    stack.sim.raiseEvent('VideoLoss', 'Start', 0);
+    assert.deepEqual((await held).messages.find((m) => m.topic === 'tns1:VideoSource/SignalLoss')?.data, { State: 'true' });
+    stack.sim.raiseEvent('VideoLoss', 'Stop', 0);
+    await call(wsnt('Unsubscribe'), path);
+  });
+
   it("the service's close ends held pulls and subscriptions of a camera", async () => {
     const { path } = await createPull();
     await pull(path);

@@ -76,7 +76,8 @@ class EventSubscription {
   constructor(
     readonly id: string,
     readonly kind: Kind,
-    readonly entry: CameraEntry,
+    /** Replaced when the camera is reconfigured (a new entry under the same id). */
+    public entry: CameraEntry,
     readonly address: string,
     readonly topics: ReadonlySet<TopicDef>,
     public termination: number,
@@ -114,6 +115,11 @@ class EventSubscription {
       this.flushScheduled = true;
       setImmediate(() => { this.flushScheduled = false; void flush(this); });
     }
+  }
+
+  /** Holds live messages back until the next Initialized state is queued. */
+  resync(): void {
+    this.early ??= [];
   }
 
   /** Queues the Initialized state, then what arrived meanwhile. */
@@ -267,11 +273,27 @@ function create(ctx: OnvifContext, request: XmlNode, kind: Kind, consumer: strin
   const sub = new EventSubscription(id, kind, ctx.entry, address, topics, term?.at ?? now + periodMs, periodMs, changedOnly, consumer, ctx.version, ctx.logger);
   subscriptions.set(id, sub);
   startReaper();
-  const codes = [...new Set([...topics].flatMap((t) => t.codes))];
-  sub.hubSub = hubFor(ctx.entry).subscribe({ codes }, (e) => sub.onEvent(e), { onClose: () => endSubscription(sub) });
-  if (sub.closed) sub.hubSub.unsubscribe();
-  void initialize(sub).catch((err: unknown) => ctx.logger.warn({ err: String(err), camera: ctx.entry.id }, 'ONVIF subscription state could not be read'));
+  attach(sub, ctx.cameras);
   return sub;
+}
+
+/**
+ * Subscribes to the camera's hub and queues its state. When that hub closes because the camera
+ * was reconfigured (a new entry under the same id), the subscription moves to the new entry's hub
+ * and gets the state again; when the camera is gone (or the gateway stops), it ends.
+ */
+function attach(sub: EventSubscription, cameras: OnvifContext['cameras']): void {
+  const codes = [...new Set([...sub.topics].flatMap((t) => t.codes))];
+  const onClose = (): void => {
+    const next = cameras.get(sub.entry.id);
+    if (sub.closed || !next || next === sub.entry) { endSubscription(sub); return; }
+    sub.entry = next;
+    sub.resync();
+    attach(sub, cameras);
+  };
+  sub.hubSub = hubFor(sub.entry).subscribe({ codes }, (e) => sub.onEvent(e), { onClose });
+  if (sub.closed) { sub.hubSub.unsubscribe(); return; }
+  void initialize(sub).catch((err: unknown) => sub.logger.warn({ err: String(err), camera: sub.entry.id }, 'ONVIF subscription state could not be read'));
 }
 
 // ---------------------------------------------------------------- messages on the wire
