@@ -23,13 +23,14 @@ for (const table of ['General', 'Alarm']) {
 }
 // One Map per table, key (without `table.`) → value, in the seed's order.
 const tables = new Map<string, Map<string, string>>([['General', new Map()], ['Alarm', new Map()]]);
+const alarm0: Array<[string, string]> = [];
 for (const e of seed.entries) {
   const key = e.key.slice('table.'.length);
   if (key.startsWith('General.')) tables.get('General')!.set(key, e.value);
-  else if (key.startsWith('Alarm[0]')) {
-    for (let i = 0; i < LARGE_ALARM_INPUTS; i++) tables.get('Alarm')!.set(`Alarm[${i}]${key.slice('Alarm[0]'.length)}`, e.value);
-  }
+  else if (key.startsWith('Alarm[0]')) alarm0.push([key.slice('Alarm[0]'.length), e.value]);
 }
+// Input by input, as a camera answers (each input's lines together).
+for (let i = 0; i < LARGE_ALARM_INPUTS; i++) for (const [rest, value] of alarm0) tables.get('Alarm')!.set(`Alarm[${i}]${rest}`, value);
 const rendered = new Map<string, Buffer>();
 function answer(table: string): Buffer | undefined {
   let body = rendered.get(table);
