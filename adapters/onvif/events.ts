@@ -243,7 +243,8 @@ function terminationOf(node: XmlNode | undefined, now: number, fault: string): {
 
 /** The topics a wsnt:Filter selects; every topic without a filter. */
 function topicsOf(filter: XmlNode | undefined): Set<TopicDef> {
-  const expressions = children(filter, 'TopicExpression', NS.wsnt);
+  // By local name: some clients write it unqualified or in the events namespace.
+  const expressions = children(filter, 'TopicExpression');
   if (expressions.length === 0) return new Set(TOPICS);
   const found = new Set<TopicDef>();
   for (const x of expressions) {
