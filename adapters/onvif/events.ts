@@ -200,11 +200,15 @@ async function stateMessages(sub: EventSubscription): Promise<Message[]> {
 
 /** Waits (briefly) for the hub to read the camera's state, then queues it. */
 async function initialize(sub: EventSubscription): Promise<void> {
-  const hub = hubFor(sub.entry);
+  const entry = sub.entry;
+  const hub = hubFor(entry);
   const until = Date.now() + eventSettings.syncWaitMs;
-  while (!hub.synchronised && !sub.closed && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
-  if (sub.closed) return;
-  sub.markReady(sub.changedOnly ? [] : await stateMessages(sub));
+  // A subscription that moved to a new entry meanwhile is initialised by that move.
+  const stale = (): boolean => sub.closed || sub.entry !== entry;
+  while (!hub.synchronised && !stale() && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+  if (stale()) return;
+  const state = sub.changedOnly ? [] : await stateMessages(sub);
+  if (!stale()) sub.markReady(state);
 }
 
 // ---------------------------------------------------------------- request parsing
