@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { hubDefaults, hubFor } from '../adapters/events/hub.ts';
-import { eventServiceState, eventSettings } from '../adapters/onvif/events.ts';
+import { eventServiceState, eventSettings, forbiddenAddress } from '../adapters/onvif/events.ts';
 import { NS } from '../adapters/onvif/soap.ts';
 import { child, children, parseXml, type XmlNode } from '../adapters/onvif/xml.ts';
 import { onvifOf } from '../gateway/app.ts';
@@ -461,11 +461,21 @@ describe('ONVIF events: Basic Notification', () => {
     }
   });
 
+  it('forbiddenAddress: link-local, metadata, multicast and unspecified, also IPv4-mapped; private and loopback allowed', () => {
+    for (const ip of ['169.254.169.254', '::ffff:169.254.169.254', '::ffff:a9fe:a9fe', '0.0.0.0', '224.0.0.251', '255.255.255.255', 'fe80::1', 'ff02::1', '::', 'fd00:ec2::254', '100.100.100.200']) {
+      assert.ok(forbiddenAddress(ip), ip);
+    }
+    for (const ip of ['10.0.0.5', '192.168.1.20', '172.16.0.1', '127.0.0.1', '::1', '::ffff:c0a8:114', 'fd12::5']) {
+      assert.equal(forbiddenAddress(ip), undefined, ip);
+    }
+  });
+
   it('consumer addresses to forbidden places are refused', async () => {
     const gateway = `${origin}/onvif/cam1/events_service`;
     for (const address of [
       'http://169.254.169.254/latest/meta-data/',
       'http://[fe80::1]/x',
+      'http://[::ffff:169.254.169.254]/latest/meta-data/',
       'http://metadata.google.internal/computeMetadata/v1/',
       `http://user:secret@127.0.0.1:${new URL(consumerUrl).port}/x`,
       'ftp://127.0.0.1/x',

@@ -344,7 +344,7 @@ const METADATA_HOSTS = new Set(['metadata', 'metadata.google.internal', 'instanc
 
 /** Why an address may not receive notifications, or undefined when it may. */
 export function forbiddenAddress(ip: string): string | undefined {
-  const v4 = isIP(ip) === 4 ? ip : /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
+  const v4 = isIP(ip) === 4 ? ip : mappedV4(ip);
   if (v4) {
     const [a, b] = v4.split('.').map(Number) as [number, number];
     if (a === 0) return 'an unspecified address';
@@ -361,8 +361,19 @@ export function forbiddenAddress(ip: string): string | undefined {
   return undefined;
 }
 
+/** The IPv4 address inside an IPv4-mapped IPv6 one (`::ffff:1.2.3.4`, or `::ffff:102:304` as URLs write it). */
+function mappedV4(ip: string): string | undefined {
+  const dotted = /^(?:0{0,4}:){0,4}:?:ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
+  if (dotted) return dotted;
+  const hex = /^(?:0{0,4}:){0,4}:?:ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
+  if (!hex) return undefined;
+  const hi = parseInt(hex[1]!, 16);
+  const lo = parseInt(hex[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
 function isLocalAddress(ip: string): boolean {
-  if (/^127\./.test(ip) || ip === '::1' || /^::ffff:127\./i.test(ip)) return true;
+  if (/^127\./.test(ip) || ip === '::1' || /^127\./.test(mappedV4(ip) ?? '')) return true;
   for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.address === ip) return true;
   return false;
 }
