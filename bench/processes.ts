@@ -7,9 +7,17 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Linux USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s. */
 export const CLK_TCK = 100;
 
+// A benchmark that fails half-way must not leave its servers running.
+const started = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of started) if (child.exitCode === null) child.kill('SIGTERM');
+});
+
 /** Starts `node --import tsx <args>` in the project and waits for a line matching `ready`. */
 export function startChild(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${out}`)), 60_000);
