@@ -208,12 +208,23 @@ describe('ONVIF router', () => {
 
   it('ends the work of a client that leaves', async () => {
     const before = slowAborted;
-    const req = request(stack.app).post('/onvif/cam1/device_service').set('Content-Type', 'application/soap+xml').send(envelope(call('Slow'), { user: USERS.viewer }));
-    const pending = req.then(() => undefined, () => undefined);
-    await new Promise((r) => setTimeout(r, 200));
-    req.abort();
-    await pending;
-    for (let i = 0; i < 50 && slowAborted === before; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(slowAborted, before + 1);
+    // A listener of our own: an aborted supertest request would leave its server open.
+    const server = createServer(stack.app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const abort = new AbortController();
+      const { port } = server.address() as AddressInfo;
+      const pending = fetch(`http://127.0.0.1:${port}/onvif/cam1/device_service`, {
+        method: 'POST', headers: { 'content-type': 'application/soap+xml' }, body: envelope(call('Slow'), { user: USERS.viewer }), signal: abort.signal,
+      }).then(() => undefined, () => undefined);
+      await new Promise((r) => setTimeout(r, 200));
+      abort.abort();
+      await pending;
+      for (let i = 0; i < 50 && slowAborted === before; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(slowAborted, before + 1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
