@@ -197,6 +197,12 @@ describe('ONVIF device service', () => {
     assert.equal(textAt(device, 'IO', 'RelayOutputs'), await cameraSaysAlarm(stack, 'getOutSlots'));
     assert.equal(textAt(caps, 'Media', 'XAddr'), 'http://gw.example:8081/onvif/cam1/media_service');
     assert.deepEqual(names(child(caps, 'Events')), ['XAddr', 'WSSubscriptionPolicySupport', 'WSPullPointSupport', 'WSPausableSubscriptionManagerInterfaceSupport']);
+    // The device's summary says what the events service itself says.
+    const tev = await soapCall(stack.app, op('tev', NS.tev, 'GetServiceCapabilities'), { path: '/onvif/cam1/events_service' });
+    assert.equal(tev.status, 200, tev.text);
+    const tevCaps = child(tev.body, 'Capabilities')!;
+    assert.equal(textAt(caps, 'Events', 'WSSubscriptionPolicySupport'), tevCaps.attrs.get('WSSubscriptionPolicySupport'));
+    assert.equal(textAt(caps, 'Events', 'WSPausableSubscriptionManagerInterfaceSupport'), tevCaps.attrs.get('WSPausableSubscriptionManagerInterfaceSupport'));
     const io = child(child(caps, 'Extension'), 'DeviceIO');
     assert.deepEqual(names(io), ['XAddr', 'VideoSources', 'VideoOutputs', 'AudioSources', 'AudioOutputs', 'RelayOutputs']);
     assert.equal(textAt(io, 'XAddr'), 'http://gw.example:8081/onvif/cam1/deviceio_service');

@@ -162,7 +162,7 @@ async function getCapabilities(request: XmlNode, ctx: OnvifContext): Promise<Xml
       want('Events') && events
         ? el('tt:Events', [
             el('tt:XAddr', ctx.xaddr('events')),
-            el('tt:WSSubscriptionPolicySupport', false),
+            el('tt:WSSubscriptionPolicySupport', true),
             el('tt:WSPullPointSupport', true),
             el('tt:WSPausableSubscriptionManagerInterfaceSupport', false),
           ])
