@@ -15,6 +15,8 @@ import { persistCamerasTo } from './fleet.ts';
 import { DEFAULT_MODEL, type GatewayConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import { loadSpec, type LoadedSpec } from './spec.ts';
+import { closeMjpeg } from '../adapters/media/mjpeg.ts';
+import { ProblemError } from './problems.ts';
 import { startCameraPorts, stopCameraPorts, type CameraPort } from './onvif-ports.ts';
 import { startDiscovery, type Discovery } from '../adapters/onvif/discovery.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -109,6 +111,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, timeou
       // Event streams never end by themselves: end them (and their upstream attaches) so the
       // server can close.
       await closeEventStreams(cameras.list());
+      // MJPEG viewers end on a frame boundary with the closing delimiter, not cut mid-picture.
+      for (const entry of cameras.list()) closeMjpeg(entry, new ProblemError('CAMERA_UNREACHABLE', { detail: 'the gateway is stopping' }));
       server.closeIdleConnections();
       const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DEADLINE_MS - 2_000);
       await closed;

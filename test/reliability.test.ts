@@ -247,3 +247,40 @@ describe('row: graceful drain (in-flight calls finish on stop)', () => {
     assert.ok(ms >= 600 && ms < 10_000, `stop took ${Math.round(ms)} ms`);
   });
 });
+
+describe('row: graceful drain (streams end on a boundary)', () => {
+  it('stop(): an MJPEG viewer gets whole frames and the closing delimiter, and stop does not wait for the connection deadline', async () => {
+    const sim = await startSimulator({ password: 'cam-pass-Secret9' });
+    sims.push(sim);
+    const g = await gatewayFor(sim);
+    const res = await undiciRequest(`${g.url}${CAM}/video/mjpeg`, { headers: { authorization: admin } });
+    assert.equal(res.statusCode, 200);
+    const boundary = /boundary=([^;\s]+)/.exec(String(res.headers['content-type']))![1]!;
+    const chunks: Buffer[] = [];
+    let frames = 0;
+    const ended = new Promise<void>((resolve, reject) => {
+      res.body.on('data', (c: Buffer) => {
+        chunks.push(c);
+        frames = Buffer.concat(chunks).toString('latin1').split(`--${boundary}\r\n`).length - 1;
+      });
+      res.body.on('end', () => resolve());
+      res.body.on('error', reject);
+    });
+    for (let i = 0; i < 100 && frames < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(frames >= 2, 'frames arrive before the stop');
+    const t = performance.now();
+    await g.stop();
+    await ended;
+    const ms = performance.now() - t;
+    const text = Buffer.concat(chunks).toString('latin1');
+    assert.ok(text.endsWith(`--${boundary}--\r\n`), `ends with the closing delimiter: ${JSON.stringify(text.slice(-60))}`);
+    // Every part before the delimiter is a whole JPEG (starts FF D8, ends FF D9).
+    const body = Buffer.concat(chunks);
+    const parts = body.toString('latin1').split(`--${boundary}`).slice(1, -1);
+    for (const p of parts) {
+      const image = Buffer.from(p.slice(p.indexOf('\r\n\r\n') + 4).replace(/\r\n$/, ''), 'latin1');
+      assert.deepEqual([image[0], image[1], image.at(-2), image.at(-1)], [0xff, 0xd8, 0xff, 0xd9]);
+    }
+    assert.ok(ms < 5_000, `stop took ${Math.round(ms)} ms`);
+  });
+});

@@ -263,8 +263,7 @@ class MjpegHub {
     }
   }
 
-  /** Ends one viewer's stream cleanly with the closing delimiter. */
-  /** The camera was removed or changed: viewers end now (watching ones on a boundary, waiting ones with the problem). */
+  /** The camera was removed or changed, or the gateway stops: viewers end now (watching ones on a boundary, waiting ones with the problem). */
   end(problem: ProblemError): void {
     for (const v of [...this.viewers]) {
       if (v.started) {
