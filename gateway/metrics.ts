@@ -2,6 +2,8 @@
 // camera's client state read at scrape time, so the hot path only bumps two counters.
 import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { existingHub } from '../adapters/events/hub.ts';
+import { mjpegStats } from '../adapters/media/mjpeg.ts';
 import type { CameraRegistry } from './cameras.ts';
 
 // An unlimited budget (tests switch it off) is not a number Prometheus can take.
@@ -66,6 +68,10 @@ export function createMetrics(cameras: CameraRegistry): Metrics {
   perCamera('camgate_camera_login_refusals_window', 'Refused logins inside the sliding 300 s window', (e) => e.client.breaker.budget.failed, 'gauge');
   perCamera('camgate_camera_in_flight', 'Camera requests in flight now', (e) => e.client.inFlight, 'gauge');
   perCamera('camgate_camera_queue_depth', 'Camera requests waiting for a slot', (e) => e.client.queued, 'gauge');
+  perCamera('camgate_camera_mjpeg_viewers', 'MJPEG viewers watching the camera now (all channels and streams)', (e) => mjpegStats(e).reduce((n, h) => n + h.viewers, 0), 'gauge');
+  perCamera('camgate_camera_event_subscribers', 'Consumers of the camera\'s event stream now (SSE clients and ONVIF subscriptions)', (e) => existingHub(e)?.subscriberCount ?? 0, 'gauge');
+  perCamera('camgate_camera_event_stream_up', 'The camera\'s event attach is connected (1) or not (0)', (e) => (existingHub(e)?.connected ? 1 : 0), 'gauge');
+  perCamera('camgate_camera_last_event_age_seconds', 'Seconds since the camera\'s last event (-1: none yet)', (e) => lastEventAge(e), 'gauge');
   perCamera('camgate_camera_in_flight_limit', 'Requests the camera may have in flight (lowered after a connection shortage)', (e) => e.client.inFlightLimit, 'gauge');
 
   return {
@@ -78,6 +84,12 @@ export function createMetrics(cameras: CameraRegistry): Metrics {
       problems.inc({ code });
     },
   };
+}
+
+function lastEventAge(entry: Parameters<typeof existingHub>[0]): number {
+  const hub = existingHub(entry);
+  const last = hub && hub.lastId > 0 ? hub.since(hub.lastId - 1)[0] : undefined;
+  return last ? Math.max(0, (Date.now() - Date.parse(last.gatewayTime)) / 1000) : -1;
 }
 
 export function metricsEndpoint(metrics: Metrics): RequestHandler {

@@ -55,3 +55,42 @@ it('shows calls in flight and waiting while the camera is slow', async () => {
   assert.equal(value(text, 'camgate_camera_in_flight{camera="cam1"}'), 3, 'three in flight, the scheduler limit');
   assert.equal(value(text, 'camgate_camera_queue_depth{camera="cam1"}'), 3);
 });
+
+it('shows MJPEG viewers, event consumers, the event stream up or down and the last event age per camera', async () => {
+  const { createServer } = await import('node:http');
+  const server = createServer(stack.app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const base = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/api/v1/cameras/cam1`;
+  const abort = new AbortController();
+  const headers = { authorization: basic(USERS.admin) };
+  try {
+    const before = (await request(stack.app).get('/metrics').set('Authorization', `Bearer ${TOKEN.token}`)).text;
+    assert.equal(value(before, 'camgate_camera_mjpeg_viewers{camera="cam1"}'), 0);
+    assert.equal(value(before, 'camgate_camera_event_stream_up{camera="cam1"}'), 0);
+    assert.equal(value(before, 'camgate_camera_last_event_age_seconds{camera="cam1"}'), -1);
+    const mjpeg = await fetch(`${base}/video/mjpeg`, { headers, signal: abort.signal });
+    const sse = await fetch(`${base}/events/stream`, { headers, signal: abort.signal });
+    assert.equal(mjpeg.status, 200);
+    assert.equal(sse.status, 200);
+    let text = '';
+    for (let i = 0; i < 100; i++) {
+      text = (await request(stack.app).get('/metrics').set('Authorization', `Bearer ${TOKEN.token}`)).text;
+      if (value(text, 'camgate_camera_event_stream_up{camera="cam1"}') === 1) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(value(text, 'camgate_camera_event_stream_up{camera="cam1"}'), 1);
+    assert.equal(value(text, 'camgate_camera_event_subscribers{camera="cam1"}'), 1);
+    assert.equal(value(text, 'camgate_camera_mjpeg_viewers{camera="cam1"}'), 1);
+    stack.sim.raiseEvent('VideoMotion', 'Start', 0);
+    let age: number | undefined = -1;
+    for (let i = 0; i < 100 && age === -1; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      age = value((await request(stack.app).get('/metrics').set('Authorization', `Bearer ${TOKEN.token}`)).text, 'camgate_camera_last_event_age_seconds{camera="cam1"}');
+    }
+    assert.ok(age !== undefined && age >= 0 && age < 5, `last event age ${age}`);
+  } finally {
+    abort.abort();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
