@@ -13,6 +13,8 @@ import { createMetrics, metricsEndpoint, type Metrics } from './metrics.ts';
 import type { LoadedSpec, Operation } from './spec.ts';
 import { operationValidator } from './validator.ts';
 import { RouteIndex } from './route-index.ts';
+import { installFastLane } from './fast-lane.ts';
+import { paramCheck } from './param-validator.ts';
 import { RateLimiter, rateLimitUser } from './rate-limit.ts';
 import { onvifRouter, type OnvifRouter } from '../adapters/onvif/router.ts';
 import { onvifServices } from '../adapters/onvif/services.ts';
@@ -38,6 +40,8 @@ export interface AppDeps {
   onvifPublicOrigin?: string;
   /** Token buckets for `x-rate-limit` operations (default: DEFAULT_RATE_LIMITS); share it with ONVIF. */
   rateLimiter?: RateLimiter;
+  /** gateway/fast-lane.ts in front of express (default on; tests turn it off for a reference app). */
+  fastPaths?: boolean;
 }
 
 declare module 'express-serve-static-core' {
@@ -60,7 +64,8 @@ export function buildApp(deps: AppDeps): express.Express {
   app.set('query parser', 'simple');
 
   const metrics = createMetrics(deps.cameras);
-  app.use(accessLog(logger, metrics, spec.basePath));
+  const log = accessLog(logger, metrics, spec.basePath);
+  app.use(log);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -98,16 +103,20 @@ export function buildApp(deps: AppDeps): express.Express {
   app.use('/onvif', onvif.router);
 
   const api = express.Router();
-  api.use(authenticate(deps));
+  const auth = authenticate(deps);
+  api.use(auth);
   api.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'] }));
-  mountOperations(api, { ...deps, rateLimiter });
+  const notFound: RequestHandler = (req, _res, next) => next(new ProblemError('NOT_FOUND', { detail: `no resource at ${req.path}` }));
+  const index = mountOperations(api, { ...deps, rateLimiter }, deps.fastPaths === false ? undefined : { before: [log, auth], after: [notFound] });
   app.use(spec.basePath, api);
   // The live page: public static files (no secrets in them). After the API, so that API requests
   // never cost a file-system look-up.
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', redirect: false }));
 
-  app.use((req, _res, next) => next(new ProblemError('NOT_FOUND', { detail: `no resource at ${req.path}` })));
-  app.use(errorHandler(logger, metrics));
+  app.use(notFound);
+  const onError = errorHandler(logger, metrics);
+  app.use(onError);
+  if (deps.fastPaths !== false) installFastLane(app, { index, basePath: spec.basePath, declineHeader: WARMUP_HEADER, onError });
   return app;
 }
 
@@ -132,7 +141,10 @@ export function docsDocument(document: object, firstCameraId: string | undefined
   return copy;
 }
 
-function mountOperations(router: express.Router, deps: AppDeps): void {
+/** The app's handlers that surround an operation's route in a fast-lane chain. */
+interface LaneEnds { before: RequestHandler[]; after: RequestHandler[] }
+
+function mountOperations(router: express.Router, deps: AppDeps, lane: LaneEnds | undefined): RouteIndex {
   const { spec } = deps;
   const handlers = { ...builtinHandlers, ...deps.handlers };
   const limiter = deps.rateLimiter ?? new RateLimiter();
@@ -160,15 +172,17 @@ function mountOperations(router: express.Router, deps: AppDeps): void {
     } else {
       throw new Error(`${op.operationId} has neither x-cgi nor x-handler`);
     }
-    // The route is the operation: its role check, its validator and its handler, in that order.
-    const chain: RequestHandler[] = [authorize(op), ...operationValidator(spec, op, deps.validateResponses === true), ...rateLimit(op, limiter, deps.cameras), (req: Request, res: Response) => {
+    const run: RequestHandler = (req, res) => {
       if (req.warmup) {
         res.status(204).end();
         return undefined;
       }
       return handler(req, res);
-    }];
-    index.add(op.method, op.path, chain);
+    };
+    // The route is the operation: its role check, its validator and its handler, in that order.
+    const validator = operationValidator(spec, op, deps.validateResponses === true);
+    const chain: RequestHandler[] = [authorize(op), ...validator, ...rateLimit(op, limiter, deps.cameras), run];
+    index.add(op.method, op.path, chain, lane && fastChain(spec, op, lane, validator, deps.validateResponses === true, [...rateLimit(op, limiter, deps.cameras), run]));
     router[op.method](expressPath(op.path), ...chain);
   }
   // A known path with a method the document does not have.
@@ -180,6 +194,28 @@ function mountOperations(router: express.Router, deps: AppDeps): void {
       next(new ProblemError('METHOD_NOT_ALLOWED'));
     });
   }
+  return index;
+}
+
+/**
+ * The whole chain gateway/fast-lane.ts runs for a generic operation whose input is only path and
+ * query parameters: the parameter check in place of the validator's request middlewares (with
+ * response validation on, its route metadata and response check stay). Undefined otherwise.
+ */
+function fastChain(spec: LoadedSpec, op: Operation, lane: LaneEnds, validator: RequestHandler[], validateResponses: boolean, rest: RequestHandler[]): RequestHandler[] | undefined {
+  if (op.handler !== undefined) return undefined;
+  const check = paramCheck(spec, op);
+  if (!check) return undefined;
+  const params: RequestHandler = (req, _res, next) => {
+    check({ query: req.query as Record<string, unknown>, params: req.params, headers: req.headers });
+    next();
+  };
+  const named = (name: string): RequestHandler[] => {
+    const found = validator.filter((fn) => fn.name === name);
+    if (validateResponses && found.length !== 1) throw new Error(`express-openapi-validator has no single ${name} any more`);
+    return validateResponses ? found : [];
+  };
+  return [...lane.before, authorize(op), ...named('metadataMiddleware'), params, ...named('responseMiddleware'), ...rest, ...lane.after];
 }
 
 export function expressPath(path: string): string {

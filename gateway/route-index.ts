@@ -10,13 +10,21 @@ interface Entry {
   segments: Array<string | undefined>;
   names: string[];
   chain: RequestHandler[];
+  /** The chain gateway/fast-lane.ts may run before express, for requests it can take. */
+  fast: RequestHandler[] | undefined;
+}
+
+export interface Found {
+  chain: RequestHandler[];
+  fast: RequestHandler[] | undefined;
+  params: Record<string, string>;
 }
 
 export class RouteIndex {
   private readonly byMethod = new Map<string, Map<number, Entry[]>>();
 
   /** In the order the routes are mounted: the first that matches wins, as in express. */
-  add(method: string, template: string, chain: RequestHandler[]): void {
+  add(method: string, template: string, chain: RequestHandler[], fast?: RequestHandler[]): void {
     const parts = template.split('/').slice(1);
     const names: string[] = [];
     const segments = parts.map((p) => {
@@ -32,25 +40,28 @@ export class RouteIndex {
     if (!bySize) this.byMethod.set(upper, (bySize = new Map()));
     let list = bySize.get(segments.length);
     if (!list) bySize.set(segments.length, (list = []));
-    list.push({ segments, names, chain });
+    list.push({ segments, names, chain, fast });
+  }
+
+  /** The first operation whose template matches a plain path (no `%`, no trailing slash). */
+  find(method: string, path: string): Found | undefined {
+    const bySize = this.byMethod.get(method);
+    if (!bySize || path.includes('%') || path.endsWith('/')) return undefined;
+    const parts = path.split('/');
+    const list = bySize.get(parts.length - 1);
+    if (!list) return undefined;
+    for (const entry of list) {
+      const params = match(entry, parts);
+      if (params) return { chain: entry.chain, fast: entry.fast, params };
+    }
+    return undefined;
   }
 
   readonly dispatch: RequestHandler = (req, res, next) => {
-    const bySize = this.byMethod.get(req.method);
-    const path = req.path;
-    if (!bySize || path.includes('%') || path.endsWith('/')) return next();
-    const parts = path.split('/');
-    const list = bySize.get(parts.length - 1);
-    if (!list) return next();
-    for (const entry of list) {
-      const params = match(entry, parts);
-      if (params) {
-        req.params = params;
-        run(entry.chain, req, res, next);
-        return;
-      }
-    }
-    next();
+    const found = this.find(req.method, req.path);
+    if (!found) return next();
+    req.params = found.params;
+    run(found.chain, req, res, next);
   };
 }
 
@@ -68,7 +79,7 @@ function match(entry: Entry, parts: string[]): Record<string, string> | undefine
 }
 
 /** The route's handlers in order, with express's rules: a throw or a rejected promise is next(err). */
-function run(chain: RequestHandler[], req: Request, res: Response, done: NextFunction): void {
+export function run(chain: RequestHandler[], req: Request, res: Response, done: NextFunction): void {
   let i = 0;
   const step = (err?: unknown): void => {
     if (err !== undefined && err !== null && err !== 'route') return done(err);

@@ -112,13 +112,19 @@ function operationDocument(spec: LoadedSpec, op: Operation): JsonObject {
   return structuredClone({ openapi: doc.openapi, info: doc.info, servers: doc.servers, paths, components });
 }
 
+/** The validator's options but the document and response validation (gateway/param-validator.ts derives its ajv from them). */
+export const VALIDATOR_OPTIONS = {
+  // Every field's error at once (design.md §5). Ajv warns that collecting all errors costs more
+  // on hostile input; the 64 kB body limit and maxItems on every array bound that work.
+  validateRequests: { allErrors: true, allowUnknownQueryParameters: false, removeAdditional: false },
+  validateSecurity: false,
+  ignoreUndocumented: false,
+} as const;
+
 function createValidator(document: JsonObject, validateResponses: boolean): RequestHandler[] {
   return OpenApiValidator.middleware({
-    apiSpec: document as never,    // Every field's error at once (design.md §5). Ajv warns that collecting all errors costs more
-    // on hostile input; the 64 kB body limit and maxItems on every array bound that work.
-    validateRequests: { allErrors: true, allowUnknownQueryParameters: false, removeAdditional: false },
+    ...structuredClone(VALIDATOR_OPTIONS),
+    apiSpec: document as never,
     validateResponses: validateResponses ? { removeAdditional: false } : false,
-    validateSecurity: false,
-    ignoreUndocumented: false,
   }) as unknown as RequestHandler[];
 }
