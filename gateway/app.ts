@@ -279,17 +279,28 @@ function rateLimit(op: Operation, limiter: RateLimiter, cameras: CameraRegistry)
   }];
 }
 
+const STARTED = Symbol('started');
+
 function accessLog(logger: Logger, metrics: Metrics, basePath: string): RequestHandler {
-  return (req, res, next) => {
-    const start = process.hrtime.bigint();
-    res.on('finish', () => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      // The path only: query strings stay out of logs.
-      logger.info({ method: req.method, path: req.path, status: res.statusCode, ms, user: req.principal?.name }, 'request');
-      if (req.originalUrl.startsWith(basePath) && !req.warmup) {
-        metrics.observe(String(res.locals.operationId ?? 'unmatched'), req.method, res.statusCode, ms / 1000);
-      }
-    });
+  // One listener for every response (no closure per request); the log line is built only when
+  // it is written.
+  function finished(this: Response): void {
+    const res = this as Response & { [STARTED]: bigint };
+    const req = res.req;
+    const ms = Number(process.hrtime.bigint() - res[STARTED]) / 1e6;
+    const url = req.originalUrl;
+    if (logger.isLevelEnabled('info')) {
+      // The whole path (a mounted router may have cut req.path short) and never the query string.
+      const q = url.indexOf('?');
+      logger.info({ method: req.method, path: q < 0 ? url : url.slice(0, q), status: res.statusCode, ms, user: req.principal?.name }, 'request');
+    }
+    if (url.startsWith(basePath) && !req.warmup) {
+      metrics.observe(String(res.locals.operationId ?? 'unmatched'), req.method, res.statusCode, ms / 1000);
+    }
+  }
+  return (_req, res, next) => {
+    (res as Response & { [STARTED]: bigint })[STARTED] = process.hrtime.bigint();
+    res.on('finish', finished);
     next();
   };
 }

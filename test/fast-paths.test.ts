@@ -5,6 +5,7 @@
 // against res.json (used when they are).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import request from 'supertest';
 import type { Express } from 'express';
 import { buildApp, onvifOf } from '../gateway/app.ts';
@@ -166,5 +167,44 @@ describe('the fast lane checks every operation it takes as express-openapi-valid
       }
     }
     assert.ok(compared > 500, `${compared} requests compared`);
+  });
+});
+
+describe('access log', () => {
+  let sim: Simulator;
+  let cameras: CameraRegistry;
+  const apps: Express[] = [];
+  const lines: string[][] = [[], []];
+
+  before(async () => {
+    sim = await startSimulator({ model: 'WV-V2530LK', username: 'admin', password: 'cam-pass-Fast3' });
+    cameras = new CameraRegistry();
+    cameras.add({ id: 'cam1', baseUrl: sim.url, username: 'admin', password: 'cam-pass-Fast3', model: 'WV-V2530LK' }, createLogger('silent'), true);
+    const spec = loadSpec();
+    for (const [i, fastPaths] of [false, true].entries()) {
+      const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines[i]!.push(chunk.toString('utf8')); done(); } });
+      apps.push(buildApp({ spec, cameras, users: new UserStore(Object.values(USERS)), logger: createLogger('info', sink), rateLimiter: new RateLimiter(NO_RATE_LIMITS), fastPaths }));
+    }
+  });
+
+  after(async () => {
+    for (const app of apps) await onvifOf(app).close();
+    await cameras.close();
+    await sim.close();
+  });
+
+  it('logs the whole path of an answered API request, without its query string, with and without the fast lane (express cut it to the router\'s part)', async () => {
+    const seen = [];
+    for (const [i, app] of apps.entries()) {
+      assert.equal((await request(app).get('/api/v1/cameras/cam1/video/color?channel=1').set('Authorization', admin)).status, 200);
+      assert.equal((await request(app).patch('/api/v1/cameras/cam1/system/general').set('Authorization', admin).send({ General: { MachineName: 'log-path' } })).status, 200);
+      const entries = lines[i]!.map((l) => JSON.parse(l) as { msg: string; path: string; method: string; status: number; user?: string }).filter((e) => e.msg === 'request');
+      seen.push(entries.map(({ method, path, status, user }) => ({ method, path, status, user })));
+    }
+    assert.deepEqual(seen[0], [
+      { method: 'GET', path: '/api/v1/cameras/cam1/video/color', status: 200, user: 'admin' },
+      { method: 'PATCH', path: '/api/v1/cameras/cam1/system/general', status: 200, user: 'admin' },
+    ]);
+    assert.deepEqual(seen[1], seen[0]);
   });
 });
