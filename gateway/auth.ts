@@ -1,6 +1,6 @@
 // Gateway users (not camera users): Basic passwords and named Bearer tokens, roles
 // viewer < operator < admin (design.md §8).
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { Role } from './spec.ts';
 import type { TokenConfig, UserConfig } from './config.ts';
 
@@ -34,7 +34,7 @@ function principal(name: string, role: Role, via: Principal['via'], cameras: Rea
 // Secrets are kept only as SHA-256 digests and compared in constant time, so a heap dump or a
 // timing probe does not give them away; hashing is cheap enough for every request.
 function digest(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
+  return hash('sha256', secret, 'buffer');
 }
 
 export class UserStore {

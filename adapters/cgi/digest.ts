@@ -2,7 +2,7 @@
 // Authentication-Info and building of Authorization headers, RFC 7616 (Digest) and RFC 7617
 // (Basic). Pure: no I/O, no state; the client keeps the nonce bookkeeping.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { hash as oneShotHash, randomBytes } from 'node:crypto';
 
 /** One challenge of a WWW-Authenticate header: scheme lower-cased, parameter names lower-cased. */
 export interface Challenge {
@@ -199,7 +199,8 @@ export function newCnonce(): string {
 }
 
 function hash(alg: string, s: string): string {
-  return createHash(alg).update(s, 'utf8').digest('hex');
+  // One-shot: a third of createHash's cost, three or four times per camera call.
+  return oneShotHash(alg, s, 'hex');
 }
 
 function quote(s: string): string {
