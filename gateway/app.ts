@@ -107,7 +107,7 @@ export function buildApp(deps: AppDeps): express.Express {
   api.use(auth);
   api.use(express.json({ limit: JSON_LIMIT, type: ['application/json', 'application/*+json'] }));
   const notFound: RequestHandler = (req, _res, next) => next(new ProblemError('NOT_FOUND', { detail: `no resource at ${req.path}` }));
-  const index = mountOperations(api, { ...deps, rateLimiter }, deps.fastPaths === false ? undefined : { before: [log, auth], after: [notFound] });
+  const index = mountOperations(api, { ...deps, rateLimiter }, deps.fastPaths === false ? undefined : { before: [log, auth] });
   app.use(spec.basePath, api);
   // The live page: public static files (no secrets in them). After the API, so that API requests
   // never cost a file-system look-up.
@@ -116,7 +116,9 @@ export function buildApp(deps: AppDeps): express.Express {
   app.use(notFound);
   const onError = errorHandler(logger, metrics);
   app.use(onError);
-  if (deps.fastPaths !== false) installFastLane(app, { index, basePath: spec.basePath, declineHeader: WARMUP_HEADER, onError });
+  if (deps.fastPaths !== false) {
+    installFastLane(app, { index, basePath: spec.basePath, declineHeader: WARMUP_HEADER, fallThrough: notFound, onError, expressObjects: deps.validateResponses === true });
+  }
   return app;
 }
 
@@ -141,8 +143,8 @@ export function docsDocument(document: object, firstCameraId: string | undefined
   return copy;
 }
 
-/** The app's handlers that surround an operation's route in a fast-lane chain. */
-interface LaneEnds { before: RequestHandler[]; after: RequestHandler[] }
+/** The app's handlers that run before an operation's route in a fast-lane chain. */
+interface LaneEnds { before: RequestHandler[] }
 
 function mountOperations(router: express.Router, deps: AppDeps, lane: LaneEnds | undefined): RouteIndex {
   const { spec } = deps;
@@ -174,7 +176,8 @@ function mountOperations(router: express.Router, deps: AppDeps, lane: LaneEnds |
     }
     const run: RequestHandler = (req, res) => {
       if (req.warmup) {
-        res.status(204).end();
+        res.statusCode = 204;
+        res.end();
         return undefined;
       }
       return handler(req, res);
@@ -203,7 +206,8 @@ function mountOperations(router: express.Router, deps: AppDeps, lane: LaneEnds |
  * response validation on, its route metadata and response check stay). Undefined otherwise.
  */
 function fastChain(spec: LoadedSpec, op: Operation, lane: LaneEnds, validator: RequestHandler[], validateResponses: boolean, rest: RequestHandler[]): RequestHandler[] | undefined {
-  if (op.handler !== undefined) return undefined;
+  // The generic handler answers with Node's own response methods (the lane's rule); reads only.
+  if (op.handler !== undefined || op.method !== 'get') return undefined;
   const check = paramCheck(spec, op);
   if (!check) return undefined;
   const params: RequestHandler = (req, _res, next) => {
@@ -215,7 +219,7 @@ function fastChain(spec: LoadedSpec, op: Operation, lane: LaneEnds, validator: R
     if (validateResponses && found.length !== 1) throw new Error(`express-openapi-validator has no single ${name} any more`);
     return validateResponses ? found : [];
   };
-  return [...lane.before, authorize(op), ...named('metadataMiddleware'), params, ...named('responseMiddleware'), ...rest, ...lane.after];
+  return [...lane.before, authorize(op), ...named('metadataMiddleware'), params, ...named('responseMiddleware'), ...rest];
 }
 
 export function expressPath(path: string): string {

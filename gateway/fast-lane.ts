@@ -5,6 +5,12 @@
 // express-openapi-validator's per-request middlewares. A request the lane cannot take exactly as
 // express would (another prefix, a body, `%` or a trailing slash in the path, a query string the
 // validator rewrites, the validator warm-up) goes to express untouched, before anything ran.
+//
+// Express's request and response prototypes are put on a request only where express code will
+// read them: up front when responses are validated (the validator hooks res.json), otherwise when
+// the chain ends in an error or falls through. Changing the prototype of Node's own request and
+// response objects costs about a third of a small GET's CPU (bench/NOTES.md), so handlers in the
+// lane answer with Node's own response methods (statusCode, setHeader, end: sendJson).
 import { parse as parseQuery } from 'node:querystring';
 import type { ErrorRequestHandler, Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import { run, type RouteIndex } from './route-index.ts';
@@ -15,9 +21,13 @@ export interface FastLaneOptions {
   basePath: string;
   /** Requests with this header go to express (the warm-up compiles express's validators). */
   declineHeader: string;
+  /** Where a chain that no handler answered ends, as in express: the app's 404. */
+  fallThrough: RequestHandler;
   /** The app's error handler: every error of a lane chain ends there, as in express. (The chains
-   *  in the index are whole: access log, authentication, the operation's route, the app's 404.) */
+   *  in the index are whole: access log, authentication, the operation's route.) */
   onError: ErrorRequestHandler;
+  /** Express's prototypes from the start (response validation uses res.json). */
+  expressObjects: boolean;
 }
 
 type Handle = (this: Express, req: Request, res: Response, callback?: NextFunction) => void;
@@ -28,7 +38,7 @@ const UNPLAIN_QUERY = /[:/?#[\]@!$'()*+,;]|=[^&]*=/;
 
 /** Puts the lane in front of the app: express's own `handle` gets every request the lane declines. */
 export function installFastLane(app: Express, options: FastLaneOptions): void {
-  const { index, basePath, declineHeader, onError } = options;
+  const { index, basePath, declineHeader, fallThrough, onError, expressObjects } = options;
   const prefix = basePath + '/';
   const appHandle = (app as unknown as { handle: Handle }).handle;
   const appRequest = (app as unknown as { request: object }).request;
@@ -51,16 +61,24 @@ export function installFastLane(app: Express, options: FastLaneOptions): void {
     const r = req as Request & { res: Response };
     r.res = res;
     (res as Response & { req: Request }).req = req;
-    Object.setPrototypeOf(req, appRequest);
-    Object.setPrototypeOf(res, appResponse);
+    if (expressObjects) toExpress(req, res);
     if (!res.locals) res.locals = Object.create(null) as Response['locals'];
     req.originalUrl = url;
     req.baseUrl = '';
     req.params = found.params;
     // Express parses the query on every read; the validator leaves a coerced own copy. So does this.
     Object.defineProperty(req, 'query', { value: query, writable: true, configurable: true, enumerable: true });
-    run(found.fast, req, res, (err?: unknown) => onError(err, req, res, noop));
+    run(found.fast, req, res, (err?: unknown) => {
+      toExpress(req, res);
+      if (err === undefined) fallThrough(req, res, (e?: unknown) => onError(e, req, res, noop));
+      else onError(err, req, res, noop);
+    });
     return true;
+  };
+
+  const toExpress = (req: Request, res: Response): void => {
+    if (Object.getPrototypeOf(req) !== appRequest) Object.setPrototypeOf(req, appRequest);
+    if (Object.getPrototypeOf(res) !== appResponse) Object.setPrototypeOf(res, appResponse);
   };
 
   (app as unknown as { handle: Handle }).handle = function handle(this: Express, req, res, callback) {

@@ -67,7 +67,9 @@ export function compileCgiHandler(ctx: TranslatorContext, op: Operation): Operat
       }
       if (status === 204) {
         expectOk(text);
-        res.status(204).end();
+        // Node's own methods: gateway/fast-lane.ts runs this handler without express's prototypes.
+        res.statusCode = 204;
+        res.end();
         return;
       }
       const parsed = parseKeyValue(text);
