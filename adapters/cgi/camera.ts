@@ -7,7 +7,12 @@ import { cameraErrorFromBody, cameraErrorFromStatus } from './errors.ts';
 import { buildQuery } from './query.ts';
 import { isReadAction, type CameraClient, type CameraClientOptions } from './client.ts';
 
-export interface CallOptions { timeoutMs?: number; signal?: AbortSignal }
+export interface CallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Instead of `signal`: the caller's controller, which the call's deadline may abort too (see CgiRequest). */
+  controller?: AbortController;
+}
 
 const CONFIG_MANAGER = '/cgi-bin/configManager.cgi';
 
@@ -34,6 +39,10 @@ export class Camera {
     const req: Parameters<CameraClient['request']>[0] = { path, query, read: action !== undefined && isReadAction(action) };
     if (opts.timeoutMs !== undefined) req.timeoutMs = opts.timeoutMs;
     if (opts.signal !== undefined) req.signal = opts.signal;
+    if (opts.controller !== undefined) {
+      req.signal = opts.controller.signal;
+      req.controller = opts.controller;
+    }
     const res = await this.client.request(req);
     const problem = cameraErrorFromStatus(res.status, res.body) ?? cameraErrorFromBody(res.body);
     if (problem !== null) {

@@ -47,7 +47,11 @@ export interface CameraClientOptions {
   loginBudget?: LoginBudget;
 }
 
-export interface CgiRequest { path: string; query: string; read: boolean; timeoutMs?: number; signal?: AbortSignal }
+export interface CgiRequest {
+  path: string; query: string; read: boolean; timeoutMs?: number; signal?: AbortSignal;
+  /** The controller of `signal`, aborted by this call's deadline too instead of a second one linked to it (one per request). */
+  controller?: AbortController;
+}
 export type CgiHeaders = Record<string, string | string[] | undefined>;
 export interface CgiResponse { status: number; headers: CgiHeaders; body: string }
 export interface CgiStreamResponse { status: number; headers: CgiHeaders; body: NodeJS.ReadableStream }
@@ -466,7 +470,7 @@ export class CameraClient {
       read: req.read,
       timeoutMs: req.timeoutMs ?? this.requestTimeoutMs,
       callerSignal: req.signal,
-      controller: new AbortController(),
+      controller: req.controller !== undefined && req.controller.signal === req.signal ? req.controller : new AbortController(),
       timer: undefined,
       timedOut: false,
       unlink: undefined,
@@ -484,7 +488,7 @@ export class CameraClient {
   private startDeadline(call: Call): void {
     const { controller, callerSignal } = call;
     this.live.add(call);
-    if (callerSignal !== undefined) {
+    if (callerSignal !== undefined && callerSignal !== controller.signal) {
       if (callerSignal.aborted) controller.abort(callerSignal.reason);
       else {
         const onAbort = (): void => controller.abort(callerSignal.reason);

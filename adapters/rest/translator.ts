@@ -55,11 +55,12 @@ export function compileCgiHandler(ctx: TranslatorContext, op: Operation): Operat
     const planned = steps.map((s) => ({ ...s, params: paramsFor(s, req) }));
     for (const p of planned) buildQuery(p.params);
 
-    await untilClientLeaves(res, async (signal) => {
+    // The camera calls run one after another: they share the client-abort controller as theirs.
+    await untilClientLeaves(res, async (_signal, controller) => {
       let text = '';
       let sent: Params | undefined;
       for (const p of planned) {
-        text = await camera.call(p.step.path, p.params, { signal });
+        text = await camera.call(p.step.path, p.params, { controller });
         if (p.step.action === 'setConfig') {
           expectOk(text);
           sent = p.params.slice(1);
