@@ -257,6 +257,8 @@ function authorize(op: Operation): RequestHandler {
       next(new ProblemError('NOT_FOUND', { detail: `no camera ${String(req.params.cameraId)}` }));
       return;
     }
+    // For the per-camera metrics (metrics.ts counts only cameras of the registry).
+    if (cameraScoped) res.locals.cameraId = req.params.cameraId;
     if (req.principal && !roleAllows(req.principal.role, op.role)) {
       next(new ProblemError('FORBIDDEN', { detail: `${op.operationId} needs the ${op.role} role` }));
       return;
@@ -299,7 +301,7 @@ function accessLog(logger: Logger, metrics: Metrics, basePath: string): RequestH
       logger.info({ method: req.method, path: q < 0 ? url : url.slice(0, q), status: res.statusCode, ms, user: req.principal?.name }, 'request');
     }
     if (url.startsWith(basePath) && !req.warmup) {
-      metrics.observe(String(res.locals.operationId ?? 'unmatched'), req.method, res.statusCode, ms / 1000);
+      metrics.observe(String(res.locals.operationId ?? 'unmatched'), req.method, res.statusCode, ms / 1000, res.locals.cameraId as string | undefined);
     }
   }
   return (_req, res, next) => {
@@ -328,7 +330,7 @@ function errorHandler(logger: Logger, metrics: Metrics) {
       return;
     }
     const problem = toProblem(err);
-    metrics.problem(problem.code);
+    metrics.problem(problem.code, res.locals.cameraId as string | undefined);
     if (problem.status >= 500 && problem.code === 'INTERNAL') logger.error({ err, path: req.path }, 'internal error');
     if (res.headersSent) {
       res.destroy();

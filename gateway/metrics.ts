@@ -13,8 +13,8 @@ const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
 export interface Metrics {
   registry: Registry;
   /** Counts a finished API request; `operation` is the operationId or `unmatched`. */
-  observe(operation: string, method: string, status: number, seconds: number): void;
-  problem(code: string): void;
+  observe(operation: string, method: string, status: number, seconds: number, cameraId?: string): void;
+  problem(code: string, cameraId?: string): void;
 }
 
 export function createMetrics(cameras: CameraRegistry): Metrics {
@@ -38,6 +38,20 @@ export function createMetrics(cameras: CameraRegistry): Metrics {
     name: 'camgate_problems_total',
     help: 'Problem answers, by catalog code',
     labelNames: ['code'],
+    registers: [registry],
+  });
+
+  const cameraDuration = new Histogram({
+    name: 'camgate_camera_api_request_duration_seconds',
+    help: 'Time to answer API requests for one camera (all operations)',
+    labelNames: ['camera'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 6, 10],
+    registers: [registry],
+  });
+  const cameraProblems = new Counter({
+    name: 'camgate_camera_problems_total',
+    help: 'Problems answered for one camera, by catalog code',
+    labelNames: ['camera', 'code'],
     registers: [registry],
   });
 
@@ -76,12 +90,15 @@ export function createMetrics(cameras: CameraRegistry): Metrics {
 
   return {
     registry,
-    observe(operation, method, status, seconds) {
+    observe(operation, method, status, seconds, cameraId) {
       requests.inc({ operation, method, status: String(status) });
       duration.observe({ operation }, seconds);
+      // Only configured cameras get series: ids from URLs must not grow the label set.
+      if (cameraId !== undefined && cameras.get(cameraId)) cameraDuration.observe({ camera: cameraId }, seconds);
     },
-    problem(code) {
+    problem(code, cameraId) {
       problems.inc({ code });
+      if (cameraId !== undefined && cameras.get(cameraId)) cameraProblems.inc({ camera: cameraId, code });
     },
   };
 }

@@ -22,6 +22,7 @@ it('counts requests by operation, problems by code, and reads each camera client
   for (let i = 0; i < 3; i++) await request(stack.app).get('/api/v1/cameras/cam1/system/general').set('Authorization', admin).expect(200);
   await request(stack.app).get('/api/v1/cameras/cam1/system/general?bogus=1').set('Authorization', admin).expect(400);
   await request(stack.app).get('/api/v1/cameras/cam1/system/general').expect(401);
+  await request(stack.app).get('/api/v1/cameras/nosuchcam/system/general').set('Authorization', admin).expect(404);
 
   const unauthenticated = await request(stack.app).get('/metrics');
   assert.equal(unauthenticated.status, 401);
@@ -33,13 +34,17 @@ it('counts requests by operation, problems by code, and reads each camera client
   assert.equal(value(text, 'camgate_http_requests_total{operation="getGeneralConfig",method="GET",status="400"}'), 1);
   assert.equal(value(text, 'camgate_problems_total{code="VALIDATION_FAILED"}'), 1);
   assert.equal(value(text, 'camgate_problems_total{code="UNAUTHENTICATED"}'), 2);
-  assert.equal(value(text, 'camgate_http_request_duration_seconds_count{operation="getGeneralConfig"}'), 4);
+  assert.equal(value(text, 'camgate_http_request_duration_seconds_count{operation="getGeneralConfig"}'), 5, 'the unknown camera too');
   // One camera round trip per call after the first (the 401 challenge), as counted by the client.
   assert.equal(value(text, 'camgate_camera_requests_total{camera="cam1"}'), 4);
   assert.equal(value(text, 'camgate_camera_auth_challenges_total{camera="cam1"}'), 1);
   assert.equal(value(text, 'camgate_camera_breaker_state{camera="cam1"}'), 0);
   assert.equal(value(text, 'camgate_camera_in_flight{camera="cam1"}'), 0);
   assert.equal(value(text, 'camgate_camera_queue_depth{camera="cam1"}'), 0);
+  // Per camera: latency of its API requests and its problems by code; unknown ids get no series.
+  assert.equal(value(text, 'camgate_camera_api_request_duration_seconds_count{camera="cam1"}'), 4);
+  assert.equal(value(text, 'camgate_camera_problems_total{camera="cam1",code="VALIDATION_FAILED"}'), 1);
+  assert.ok(!text.includes('camera="nosuchcam"'));
   assert.ok(value(text, 'camgate_process_resident_memory_bytes')! > 0);
   assert.ok(!text.includes('cam-pass-Secret9'));
 });
