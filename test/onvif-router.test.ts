@@ -228,3 +228,35 @@ describe('ONVIF router', () => {
     }
   });
 });
+
+describe('ONVIF tokens and the camera clock', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack();
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  it('lets in a client that signs with the camera time GetSystemDateAndTime reported, even when the camera clock is 2 h off', async () => {
+    const camera = stack.cameras.get('cam1')!.camera;
+    const wall = (await camera.call('/cgi-bin/global.cgi', [['action', 'getCurrentTime']])).trim().slice('result='.length);
+    const [d, t] = wall.split(' ');
+    const [y, mo, da] = d!.split('-').map(Number);
+    const [h, mi, se] = t!.split(':').map(Number);
+    const ahead = new Date(Date.UTC(y!, mo! - 1, da!, h!, mi!, se!) + 2 * 3_600_000);
+    const text = `${ahead.getUTCFullYear()}-${ahead.getUTCMonth() + 1}-${ahead.getUTCDate()} ${String(ahead.getUTCHours()).padStart(2, '0')}:${String(ahead.getUTCMinutes()).padStart(2, '0')}:${String(ahead.getUTCSeconds()).padStart(2, '0')}`;
+    await camera.call('/cgi-bin/global.cgi', [['action', 'setCurrentTime'], ['time', text]]);
+    const sdt = await soapCall(stack.app, op('tds', NS.tds, 'GetSystemDateAndTime'));
+    assert.equal(sdt.status, 200);
+    const utc = (name: string) => Number(sdt.text.match(new RegExp(`<tt:UTCDateTime>.*?<tt:${name}>(\\d+)</tt:${name}>`))![1]);
+    const deviceUtc = Date.UTC(utc('Year'), utc('Month') - 1, utc('Day'), utc('Hour'), utc('Minute'), utc('Second'));
+    assert.ok(Math.abs(deviceUtc - Date.now() - 2 * 3_600_000) < 10_000, 'the device reports its own (wrong) clock');
+    const signedWithDevice = await soapCall(stack.app, op('tds', NS.tds, 'GetDeviceInformation'), { user: USERS.viewer, created: new Date(deviceUtc).toISOString() });
+    assert.equal(signedWithDevice.status, 200, signedWithDevice.text);
+    const signedWithOurs = await soapCall(stack.app, op('tds', NS.tds, 'GetDeviceInformation'), { user: USERS.viewer });
+    assert.equal(signedWithOurs.status, 200, 'a client with a good clock of its own still gets in');
+    const between = await soapCall(stack.app, op('tds', NS.tds, 'GetDeviceInformation'), { user: USERS.viewer, created: new Date(Date.now() + 3_600_000).toISOString() });
+    assert.deepEqual(between.subcodes, ['ter:NotAuthorized']);
+  });
+});

@@ -145,6 +145,15 @@ describe('WS-UsernameToken', () => {
     assert.equal(verifyUsernameToken({ ...t, nonce: undefined }, lookup, now, replays).ok, false);
   });
 
+  it('also accepts Created near the device time it reported (a camera whose clock is off)', () => {
+    const twoHours = 2 * 3_600_000;
+    const created = new Date(now + twoHours).toISOString();
+    assert.equal(verifyUsernameToken(token('admin', 'secret-1', created), lookup, now, new ReplayCache()).ok, false);
+    assert.equal(verifyUsernameToken(token('admin', 'secret-1', created), lookup, now, new ReplayCache(), now + twoHours).ok, true);
+    assert.equal(verifyUsernameToken(token('admin', 'secret-1', new Date(now).toISOString()), lookup, now, new ReplayCache(), now + twoHours).ok, true, 'and still near ours');
+    assert.equal(verifyUsernameToken(token('admin', 'secret-1', new Date(now + twoHours / 2).toISOString()), lookup, now, new ReplayCache(), now + twoHours).ok, false, 'not anything in between');
+  });
+
   it('bounds the replay cache', () => {
     const cache = new ReplayCache(10);
     for (let i = 0; i < 100; i++) assert.equal(cache.firstUse(`k${i}`, 0), true);

@@ -1,6 +1,7 @@
 // The camera's clock for ONVIF (GetSystemDateAndTime, pre-auth, and SetSystemDateAndTime): true
 // UTC from the camera's wall clock (global.cgi), its time-zone index (NTP.TimeZone) and DST rule
 // (Locales); clients sign their UsernameTokens with this UTC (design.md §6).
+import { recordClockOffset } from './clock-offset.ts';
 import type { CameraEntry } from '../../gateway/cameras.ts';
 import type { CgiDoc, CgiNode } from '../cgi/codec.ts';
 import { bool, cgiValue, int, obj, str } from './camera-facts.ts';
@@ -72,6 +73,7 @@ function dateTime(name: string, ms: number): XmlOut {
 
 async function getSystemDateAndTime(_request: XmlNode, ctx: OnvifContext): Promise<XmlOut> {
   const clock = await readCameraClock(ctx.entry, ctx.signal);
+  if (clock.utcMs !== undefined) recordClockOffset(ctx.entry, clock.utcMs, ctx.now());
   if (clock.utcMs === undefined) ctx.logger.warn({ camera: ctx.entry.id }, 'camera time-zone index unknown: ONVIF clients get no UTC time');
   return el(
     'tds:GetSystemDateAndTimeResponse',

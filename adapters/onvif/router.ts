@@ -13,6 +13,7 @@ import { isProblem, ProblemError } from '../../gateway/problems.ts';
 import { snapshotHandler } from '../media/snapshot.ts';
 import type { Access, OnvifContext, OnvifOperation, OnvifService, ServiceKey } from './service.ts';
 import { addressingReply, CONTENT_TYPE, OnvifFault, parseEnvelope, renderEnvelope, renderFault, type SoapVersion } from './soap.ts';
+import { clockOffsetOf } from './clock-offset.ts';
 import { readUsernameToken, ReplayCache, verifyUsernameToken } from './wsse.ts';
 
 export const SOAP_BODY_LIMIT = 256 * 1024;
@@ -116,7 +117,7 @@ export function onvifRouter(deps: OnvifDeps): OnvifRouter {
       if (!found) {
         throw new OnvifFault('Receiver', ['ter:ActionNotSupported'], `${envelope.body.local} is not supported`);
       }
-      const principal = authenticate(req, res, found.op.access, header);
+      const principal = authenticate(req, res, found.op.access, header, entry);
       if (principal && !mayAccessCamera(principal, entry.id)) throw new OnvifFault('Sender', ['ter:InvalidArgVal'], 'no such camera', 404);
       const abort = new AbortController();
       const onClose = (): void => {
@@ -161,7 +162,7 @@ export function onvifRouter(deps: OnvifDeps): OnvifRouter {
    * The caller's principal, or a fault. Pre-auth operations ignore credentials that fail (a client
    * may send a token signed with a wrong clock before it has read ours).
    */
-  function authenticate(req: Request, res: Response, access: Access, header: OnvifContext['header']): Principal | undefined {
+  function authenticate(req: Request, res: Response, access: Access, header: OnvifContext['header'], entry: CameraEntry): Principal | undefined {
     let principal: Principal | undefined;
     let failure: OnvifFault | undefined;
     const auth = req.headers.authorization;
@@ -175,7 +176,8 @@ export function onvifRouter(deps: OnvifDeps): OnvifRouter {
     }
     const token = principal ? undefined : readUsernameToken(header);
     if (token) {
-      const check = verifyUsernameToken(token, (name) => deps.users.passwordOf(name), now(), replays);
+      const offset = clockOffsetOf(entry);
+      const check = verifyUsernameToken(token, (name) => deps.users.passwordOf(name), now(), replays, offset === undefined ? undefined : now() + offset);
       if (check.ok) principal = deps.users.principalOf(check.username, 'wsse');
       else failure = new OnvifFault('Sender', ['ter:NotAuthorized'], `the UsernameToken was refused: ${check.reason}`, 400);
     }

@@ -43,12 +43,15 @@ export function verifyUsernameToken(
   passwordOf: (username: string) => string | undefined,
   now: number,
   replays: ReplayCache,
+  /** The device's own time as GetSystemDateAndTime gave it, when it differs from ours: clients sign with it. */
+  deviceNow?: number,
 ): TokenCheck {
   if (token.type !== PASSWORD_DIGEST) return { ok: false, reason: 'only PasswordDigest tokens are accepted' };
   if (!token.nonce || !token.created) return { ok: false, reason: 'the token needs a Nonce and a Created time' };
   const created = Date.parse(token.created);
   if (!Number.isFinite(created)) return { ok: false, reason: 'Created is not a time' };
-  if (Math.abs(created - now) > MAX_SKEW_MS) return { ok: false, reason: 'Created is more than 5 minutes away from the device time (see GetSystemDateAndTime)' };
+  const near = (t: number | undefined) => t !== undefined && Math.abs(created - t) <= MAX_SKEW_MS;
+  if (!near(now) && !near(deviceNow)) return { ok: false, reason: 'Created is more than 5 minutes away from the device time (see GetSystemDateAndTime)' };
   const nonce = Buffer.from(token.nonce, 'base64');
   const secret = passwordOf(token.username);
   // Computed for unknown users too, so that the answer takes the same time.
