@@ -86,7 +86,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, timeou
     serverOptions({ ...SERVER_TIMEOUTS, ...timeouts }),
   );
   // WS-Discovery: Hello now, Bye at stop; a gateway without it still serves ONVIF by address.
-  const discovery: Discovery | undefined = await startDiscovery({ cameras: () => cameras.list(), httpPort: address.port, httpHost: config.host, logger, enabled: config.discovery === true }).catch(
+  const discovery: Discovery | undefined = await startDiscovery({ cameras: () => cameras.list(), httpPort: address.port, httpHost: config.host, cameraPort: (id) => cameraPorts.find((p) => p.cameraId === id)?.port, logger, enabled: config.discovery === true }).catch(
     (err: unknown) => (logger.warn({ err }, 'ws-discovery could not start'), undefined),
   );
 

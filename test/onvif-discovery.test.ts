@@ -107,6 +107,7 @@ describe('WS-Discovery', () => {
     discovery = await startDiscovery({
       cameras: () => cameras.list(),
       httpPort: HTTP_PORT,
+      cameraPort: (id) => (id === 'lobby' ? 8001 : undefined),
       logger,
       port: 0,
       bindAddress: '127.0.0.1',
@@ -143,7 +144,8 @@ describe('WS-Discovery', () => {
     const lobby = byAddress.get(endpointReference('lobby'));
     assert.ok(cam1 && lobby, 'endpoint references are the cameras\' UUIDv5');
     assert.equal(cam1.xaddrs, `http://127.0.0.1:${HTTP_PORT}/onvif/cam1/device_service`);
-    assert.equal(lobby.xaddrs, `http://127.0.0.1:${HTTP_PORT}/onvif/lobby/device_service`);
+    // A camera with an ONVIF port of its own lists that address first, then the shared path.
+    assert.equal(lobby.xaddrs, `http://127.0.0.1:8001/onvif/device_service http://127.0.0.1:${HTTP_PORT}/onvif/lobby/device_service`);
     assert.ok(cam1.scopes.includes('onvif://www.onvif.org/hardware/WV-V2530LK'), cam1.scopes.join(' '));
     assert.ok(lobby.scopes.includes('onvif://www.onvif.org/hardware/WV-V1330L1'), lobby.scopes.join(' '));
     assert.ok(cam1.scopes.some((s) => s.startsWith('onvif://www.onvif.org/Profile/')));

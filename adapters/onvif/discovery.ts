@@ -49,6 +49,8 @@ export interface DiscoveryOptions {
   httpHost?: string;
   /** `http://host:port` to put in XAddrs instead of the address the Probe arrived on. */
   publicOrigin?: string;
+  /** A camera's own ONVIF port (`cameras[].onvifPort`), listed first in its XAddrs. */
+  cameraPort?: (cameraId: string) => number | undefined;
   logger: Logger;
   enabled?: boolean;
   /** UDP port (default 3702; 0 = ephemeral, for tests). */
@@ -120,7 +122,13 @@ export async function startDiscovery(options: DiscoveryOptions): Promise<Discove
 
   const xaddrOf = (entry: CameraEntry, host: string): string => {
     const origin = options.publicOrigin?.replace(/\/+$/, '') ?? `http://${hostPart(host)}:${options.httpPort}`;
-    return `${origin}/onvif/${encodeURIComponent(entry.id)}/device_service`;
+    const shared = `${origin}/onvif/${encodeURIComponent(entry.id)}/device_service`;
+    const own = options.cameraPort?.(entry.id);
+    if (own === undefined) return shared;
+    // One device per address and port for the clients that need it; the shared path still works.
+    const ownOrigin = new URL(origin);
+    ownOrigin.port = String(own);
+    return `${ownOrigin.origin}/onvif/device_service ${shared}`;
   };
   const describe = async (entry: CameraEntry, host: string): Promise<XmlChild[]> => [
     el('a:EndpointReference', el('a:Address', endpointReference(entry.id))),
