@@ -49,6 +49,8 @@ export interface GatewayConfig {
   logLevel: string;
   /** WS-Discovery on UDP 3702: on unless `onvif: { discovery: false }` or CAMGATE_DISCOVERY=0; absent = off. */
   discovery?: boolean;
+  /** `onvif.publicUrl`: the origin ONVIF XAddrs, URIs and WS-Discovery name (behind NAT or a proxy) instead of the request's Host. */
+  onvifPublicUrl?: string;
   /** `rateLimits:` overrides of gateway/rate-limit.ts DEFAULT_RATE_LIMITS. */
   rateLimits?: RateLimitOverrides;
   /** Set when the admin password was generated: printed once at start, never logged. */
@@ -124,6 +126,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Gat
   const onvif = yaml.onvif === undefined ? {} : asObject(yaml.onvif, 'onvif');
   if (onvif.discovery !== undefined && typeof onvif.discovery !== 'boolean') throw new ConfigError('onvif.discovery must be true or false');
   config.discovery = env.CAMGATE_DISCOVERY !== undefined ? !/^(0|false|off|no)$/i.test(env.CAMGATE_DISCOVERY) : onvif.discovery !== false;
+  if (onvif.publicUrl !== undefined) config.onvifPublicUrl = publicOrigin(onvif.publicUrl);
   return config;
 }
 
@@ -212,6 +215,20 @@ function role(v: unknown, where: string): Role {
 function modelOf(v: unknown, where: string): CameraModel {
   if (!CAMERA_MODELS.includes(v as CameraModel)) throw new ConfigError(`${where} must be one of ${CAMERA_MODELS.join(', ')}`);
   return v as CameraModel;
+}
+
+/** `http(s)://host[:port]` and nothing else (no path, query or credentials): it is put into XAddrs. */
+function publicOrigin(v: unknown): string {
+  let url: URL;
+  try {
+    url = new URL(str(v, 'onvif.publicUrl'));
+  } catch {
+    throw new ConfigError('onvif.publicUrl must be an http(s) URL');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new ConfigError('onvif.publicUrl must be http(s)://host[:port] without a path, query or credentials');
+  }
+  return url.origin;
 }
 
 function port(v: unknown): number {

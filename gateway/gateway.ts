@@ -72,6 +72,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, timeou
     warmupToken,
     isReady: () => ready,
     rateLimiter: new RateLimiter(config.rateLimits ?? {}),
+    ...(config.onvifPublicUrl !== undefined ? { onvifPublicOrigin: config.onvifPublicUrl } : {}),
   });
   const server = await listen(app, config.port, config.host, { ...SERVER_TIMEOUTS, ...timeouts });
   const address = server.address() as AddressInfo;
@@ -86,7 +87,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, timeou
     serverOptions({ ...SERVER_TIMEOUTS, ...timeouts }),
   );
   // WS-Discovery: Hello now, Bye at stop; a gateway without it still serves ONVIF by address.
-  const discovery: Discovery | undefined = await startDiscovery({ cameras: () => cameras.list(), httpPort: address.port, httpHost: config.host, cameraPort: (id) => cameraPorts.find((p) => p.cameraId === id)?.port, logger, enabled: config.discovery === true }).catch(
+  const discovery: Discovery | undefined = await startDiscovery({ cameras: () => cameras.list(), httpPort: address.port, httpHost: config.host, cameraPort: (id) => cameraPorts.find((p) => p.cameraId === id)?.port, ...(config.onvifPublicUrl !== undefined ? { publicOrigin: config.onvifPublicUrl } : {}), logger, enabled: config.discovery === true }).catch(
     (err: unknown) => (logger.warn({ err }, 'ws-discovery could not start'), undefined),
   );
 

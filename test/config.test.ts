@@ -27,6 +27,25 @@ describe('loadConfig', () => {
     assert.equal(c.docsPublic, true);
   });
 
+  it('reads the ONVIF settings: a camera\'s own port, a public URL for XAddrs, discovery on or off', () => {
+    const file = yamlFile(`
+cameras:
+  - { id: lobby, url: http://192.0.2.10, username: admin, password: pw, onvifPort: 8001 }
+onvif:
+  publicUrl: https://gw.example.com:8443/
+  discovery: false
+`);
+    const c = loadConfig(['--config', file], { CAMGATE_ADMIN_PASSWORD: 'x' });
+    assert.equal(c.cameras[0]!.onvifPort, 8001);
+    assert.equal(c.onvifPublicUrl, 'https://gw.example.com:8443');
+    assert.equal(c.discovery, false);
+    assert.equal(loadConfig(['--config', file], { CAMGATE_ADMIN_PASSWORD: 'x', CAMGATE_DISCOVERY: '1' }).discovery, true);
+    for (const bad of ['ftp://x', 'http://u:p@x', 'http://x/path', 'http://x/?q=1', 'not a url']) {
+      assert.throws(() => loadConfig(['--config', yamlFile(`onvif: { publicUrl: "${bad}" }`)], { CAMGATE_ADMIN_PASSWORD: 'x' }), ConfigError, bad);
+    }
+    assert.throws(() => loadConfig(['--config', yamlFile('cameras: [{ id: a, url: http://x, username: u, password: p, onvifPort: 70000 }]')], { CAMGATE_ADMIN_PASSWORD: 'x' }), ConfigError);
+  });
+
   it('takes one camera from CAMERA_URL with its credentials apart from the address', () => {
     const c = loadConfig([], { CAMERA_URL: 'https://admin:p%40ss%3Aw@192.0.2.7:8443', CAMERA_MODEL: 'WV-V1330LK', CAMGATE_ADMIN_PASSWORD: 'x', PORT: '9000', HOST: '127.0.0.1' });
     assert.deepEqual(c.cameras, [{ id: 'cam1', baseUrl: 'https://192.0.2.7:8443', username: 'admin', password: 'p@ss:w', model: 'WV-V1330LK' }]);
