@@ -11,7 +11,8 @@ import { NS, OnvifFault } from '../adapters/onvif/soap.ts';
 import type { OnvifService } from '../adapters/onvif/service.ts';
 import { el } from '../adapters/onvif/xml.ts';
 import { envelope, op, readAnswer, soapCall } from './onvif-client.ts';
-import { startStack, USERS, type Stack } from './stack.ts';
+import { RateLimiter } from '../gateway/rate-limit.ts';
+import { basic, startStack, USERS, type Stack } from './stack.ts';
 
 const TEST_NS = 'urn:camgate:test';
 let slowAborted = 0;
@@ -258,5 +259,27 @@ describe('ONVIF tokens and the camera clock', () => {
     assert.equal(signedWithOurs.status, 200, 'a client with a good clock of its own still gets in');
     const between = await soapCall(stack.app, op('tds', NS.tds, 'GetDeviceInformation'), { user: USERS.viewer, created: new Date(Date.now() + 3_600_000).toISOString() });
     assert.deepEqual(between.subcodes, ['ter:NotAuthorized']);
+  });
+});
+
+describe('the ONVIF snapshot URI and the snapshot rate limit', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ rateLimiter: new RateLimiter({ snapshot: { perUser: { burst: 2, perMinute: 1 }, perCamera: null } }) });
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  it('takes from the same snapshot budget as REST: 429 with Retry-After and no camera request when spent', async () => {
+    const target = '/onvif/cam1/snapshot?channel=1';
+    for (let i = 0; i < 2; i++) assert.equal((await request(stack.app).get(target).set('Authorization', basic(USERS.viewer))).status, 200);
+    const before = stack.sim.requestLog.length;
+    const over = await request(stack.app).get(target).set('Authorization', basic(USERS.viewer));
+    assert.equal(over.status, 429);
+    assert.ok(Number(over.headers['retry-after']) >= 1);
+    assert.equal(stack.sim.requestLog.length, before);
+    const rest = await request(stack.app).get('/api/v1/cameras/cam1/snapshot').set('Authorization', basic(USERS.viewer));
+    assert.equal(rest.status, 429, 'REST shares the bucket');
   });
 });

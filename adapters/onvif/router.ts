@@ -8,7 +8,7 @@ import { mayAccessCamera, roleAllows, type Principal, type UserStore } from '../
 import type { CameraEntry, CameraRegistry } from '../../gateway/cameras.ts';
 import { DigestVerifier } from '../../gateway/http-digest.ts';
 import type { Logger } from '../../gateway/logger.ts';
-import type { RateLimiter } from '../../gateway/rate-limit.ts';
+import { rateLimitUser, type RateLimiter } from '../../gateway/rate-limit.ts';
 import { isProblem, ProblemError } from '../../gateway/problems.ts';
 import { snapshotHandler } from '../media/snapshot.ts';
 import type { Access, OnvifContext, OnvifOperation, OnvifService, ServiceKey } from './service.ts';
@@ -73,6 +73,13 @@ export function onvifRouter(deps: OnvifDeps): OnvifRouter {
     }
     if (!entry || !mayAccessCamera(principal, entry.id)) {
       res.status(404).type('text/plain').send('no such camera');
+      return;
+    }
+    // The same snapshot budget as the REST snapshot operation (x-rate-limit: snapshot).
+    const allowed = deps.rateLimiter?.take('snapshot', rateLimitUser(principal), entry.id) ?? { ok: true };
+    if (!allowed.ok) {
+      res.setHeader('Retry-After', String(allowed.retryAfterSeconds));
+      res.status(429).type('text/plain').send('too many snapshots');
       return;
     }
     snapshot(req, res).catch(next);
