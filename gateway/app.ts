@@ -76,7 +76,7 @@ export function buildApp(deps: AppDeps): express.Express {
   });
 
   // Scraped with a gateway user or token like any other endpoint (design.md §8).
-  app.get('/metrics', authenticate(deps), metricsEndpoint(metrics));
+  app.get('/metrics', authenticate(deps), everyCamera, metricsEndpoint(metrics));
 
   const documentJson = JSON.stringify(spec.document);
   const docsGuard: RequestHandler[] = deps.docsPublic === false ? [authenticate(deps)] : [];
@@ -121,6 +121,12 @@ export function buildApp(deps: AppDeps): express.Express {
   }
   return app;
 }
+
+/** Fleet-wide views (/metrics names every camera) only for principals without an access list. */
+const everyCamera: RequestHandler = (req, _res, next) => {
+  if (req.principal?.cameras !== undefined) next(new ProblemError('FORBIDDEN', { detail: 'the metrics cover every camera: a user or token limited to some cameras may not read them' }));
+  else next();
+};
 
 /** The ONVIF router of an app built by buildApp (to end its subscriptions at stop). */
 export function onvifOf(app: express.Express): OnvifRouter {

@@ -93,6 +93,15 @@ describe('per-camera access lists', () => {
     assert.equal(denied.body.code, 'NOT_FOUND');
   });
 
+  it('/metrics, which names every camera, is refused to a limited principal and served to an unlimited one', async () => {
+    const limited = await request(app).get('/metrics').set('Authorization', bearerA);
+    assert.equal(limited.status, 403);
+    assert.ok(!limited.text.includes('cam2'));
+    const all = await request(app).get('/metrics').set('Authorization', `Bearer ${TOKEN_ALL}`);
+    assert.equal(all.status, 200);
+    assert.match(all.text, /camera="cam2"/);
+  });
+
   it('the limited token works on its own camera and lists only it', async () => {
     const general = await request(app).get('/api/v1/cameras/cam1/system/general').set('Authorization', bearerA);
     assert.equal(general.status, 200, general.text);
