@@ -35,6 +35,13 @@ function isBlank(c: number): boolean {
   return c === SPACE || c === TAB;
 }
 
+// Whether text[at, at + len) equals text[from, from + len): the line against the previous line's
+// prefix without slicing it (startsWith with a position is a slow builtin call per line).
+function sameText(text: string, at: number, from: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (text.charCodeAt(at + k) !== text.charCodeAt(from + k)) return false;
+  return true;
+}
+
 function preview(text: string, start: number, end: number): string {
   return end - start > 60 ? text.slice(start, start + 60) + '…' : text.slice(start, end);
 }
@@ -105,11 +112,13 @@ export function parseKeyValue(text: string): ParseResult {
   const segments: Segment[] = [];
   const len = text.length;
   let holes = 0;
-  let cachePrefix = '';
+  let cacheStart = 0; // the prefix is text[cacheStart, cacheStart + cacheLength)
+  let cacheLength = 0;
   let cacheContainer: { [key: string]: CgiNode } | null = null;
   // The same for lines that end in an index (`...TimeSection[1][0]`, `...[1][1]`): the text
   // before the last '[' names the array; a line that appends to it takes this way.
-  let indexPrefix = '';
+  let indexStart = 0;
+  let indexLength = 0;
   let indexContainer: CgiNode[] | null = null;
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   let line = 0;
@@ -150,8 +159,8 @@ export function parseKeyValue(text: string): ParseResult {
     // Consecutive lines usually differ only in their last name (`...Video.FPS`, `...Video.GOP`):
     // when the text before the last '.' equals the previous line's, reuse its container.
     if (cacheContainer !== null) {
-      const at = lineStart + cachePrefix.length;
-      if (at < eq && text.charCodeAt(at) === DOT && text.startsWith(cachePrefix, lineStart)) {
+      const at = lineStart + cacheLength;
+      if (at < eq && text.charCodeAt(at) === DOT && sameText(text, lineStart, cacheStart, cacheLength)) {
         let s = at + 1;
         while (s < eq && isBlank(text.charCodeAt(s))) s++;
         let e = s;
@@ -169,8 +178,8 @@ export function parseKeyValue(text: string): ParseResult {
     }
 
     if (indexContainer !== null) {
-      const at = lineStart + indexPrefix.length;
-      if (at < eq && text.charCodeAt(at) === OPEN && text.startsWith(indexPrefix, lineStart)) {
+      const at = lineStart + indexLength;
+      if (at < eq && text.charCodeAt(at) === OPEN && sameText(text, lineStart, indexStart, indexLength)) {
         let s = at + 1;
         while (s < eq && isBlank(text.charCodeAt(s))) s++;
         let e = s;
@@ -255,10 +264,12 @@ export function parseKeyValue(text: string): ParseResult {
     }
     if (conflict !== null) warn(line, `shape conflict: ${conflict}, '${preview(text, lineStart, eq).trim()}' skipped`);
     else if (lastDotAt >= 0 && typeof segments[last] === 'string' && !Array.isArray(container)) {
-      cachePrefix = text.slice(lineStart, lastDotAt);
+      cacheStart = lineStart;
+      cacheLength = lastDotAt - lineStart;
       cacheContainer = container;
     } else if (lastOpenAt >= 0 && typeof segments[last] === 'number' && Array.isArray(container)) {
-      indexPrefix = text.slice(lineStart, lastOpenAt);
+      indexStart = lineStart;
+      indexLength = lastOpenAt - lineStart;
       indexContainer = container;
     }
   }
@@ -362,6 +373,15 @@ interface Ctx {
   resolveRef: (ref: string) => JsonSchema;
   /** Resolved schemas of this resolver (a schema's $ref means what its document says). */
   derefs: WeakMap<JsonSchema, JsonSchema>;
+  /** The pointer of the value being typed is base + path: built only for a warning. */
+  base: string;
+  path: Segment[];
+}
+
+function pointerOf(ctx: Ctx): string {
+  let p = ctx.base;
+  for (const seg of ctx.path) p += `/${escapePointer(seg)}`;
+  return p;
 }
 
 // A schema's resolved form and its types, per schema object: an answer types thousands of
@@ -429,11 +449,23 @@ function allowed(value: unknown, s: JsonSchema): boolean {
 
 const NO = Symbol('no');
 
+// 1 to 15 digits: a safe integer that INTEGER accepts.
+function isDigits(raw: string): boolean {
+  const n = raw.length;
+  if (n === 0 || n > 15) return false;
+  for (let i = 0; i < n; i++) {
+    const c = raw.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 function convert(raw: string, type: string): unknown {
   switch (type) {
     case 'string':
       return raw;
     case 'integer': {
+      if (isDigits(raw)) return Number(raw); // what cameras send: no sign, no blanks, no -0
       const t = raw.trim();
       if (!INTEGER.test(t)) return NO;
       const v = Number(t);
@@ -446,6 +478,8 @@ function convert(raw: string, type: string): unknown {
       return Number.isFinite(v) ? v + 0 : NO;
     }
     case 'boolean': {
+      if (raw === 'true') return true;
+      if (raw === 'false') return false;
       const t = raw.trim().toLowerCase();
       return t === 'true' ? true : t === 'false' ? false : NO;
     }
@@ -454,10 +488,10 @@ function convert(raw: string, type: string): unknown {
   }
 }
 
-function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warnings: string[], pointer: string, depth: number): unknown {
+function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warnings: string[], depth: number): unknown {
   if (node === undefined) return undefined;
   if (depth > MAX_DEPTH) {
-    warnings.push(`${pointer}: schema nested too deeply, camera value kept as sent`);
+    warnings.push(`${pointerOf(ctx)}: schema nested too deeply, camera value kept as sent`);
     return node;
   }
   const s = deref(schema, ctx);
@@ -467,7 +501,7 @@ function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warni
     const names: string[] = [];
     for (const alt of alternatives) {
       const w: string[] = [];
-      const value = typeNode(node, alt, ctx, w, pointer, depth + 1);
+      const value = typeNode(node, alt, ctx, w, depth + 1);
       if (w.length === 0) return value;
       const types = typesOf(deref(alt, ctx)) ?? [];
       names.push(...types);
@@ -479,20 +513,20 @@ function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warni
       warnings.push(...sameShape.warnings);
       return sameShape.value;
     }
-    warnings.push(mismatch(pointer, [...new Set(names)], node));
+    warnings.push(mismatch(pointerOf(ctx), [...new Set(names)], node));
     return node;
   }
 
   const types = typesOf(s);
   if (types === null) return node;
   if (node === null) {
-    if (!types.includes('null')) warnings.push(`${pointer}: expected ${types.join(' or ')}, camera sent nothing (sparse index)`);
+    if (!types.includes('null')) warnings.push(`${pointerOf(ctx)}: expected ${types.join(' or ')}, camera sent nothing (sparse index)`);
     return null;
   }
   // Values a format already typed (a bitset's channel numbers) pass when the schema allows them.
   if (typeof node === 'number' || typeof node === 'boolean') {
     const fits = typeof node === 'boolean' ? types.includes('boolean') : types.includes('number') || (types.includes('integer') && Number.isInteger(node));
-    if (!fits) warnings.push(`${pointer}: expected ${types.join(' or ')}, got ${String(node)}`);
+    if (!fits) warnings.push(`${pointerOf(ctx)}: expected ${types.join(' or ')}, got ${String(node)}`);
     return node;
   }
   if (typeof node === 'string') {
@@ -505,32 +539,40 @@ function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warni
     }
     if (candidate !== NO) {
       const values = (Array.isArray(s.enum) ? s.enum : [s.const]).map((v) => String(v)).join(', ');
-      warnings.push(`${pointer}: expected one of ${values}, camera sent '${quoteRaw(node)}'`);
+      warnings.push(`${pointerOf(ctx)}: expected one of ${values}, camera sent '${quoteRaw(node)}'`);
       return candidate;
     }
-    warnings.push(mismatch(pointer, types, node));
+    warnings.push(mismatch(pointerOf(ctx), types, node));
     return node;
   }
   if (Array.isArray(node)) {
     if (!types.includes('array')) {
-      warnings.push(mismatch(pointer, types, node));
+      warnings.push(mismatch(pointerOf(ctx), types, node));
       return node;
     }
     const items = s.items;
     if (typeof items !== 'object' || items === null || Array.isArray(items)) return node;
-    return node.map((el, i) => typeNode(el, items as JsonSchema, ctx, warnings, `${pointer}/${i}`, depth + 1));
+    const out: unknown[] = new Array(node.length);
+    const at = ctx.path.length;
+    for (let i = 0; i < node.length; i++) {
+      ctx.path[at] = i;
+      out[i] = typeNode(node[i], items as JsonSchema, ctx, warnings, depth + 1);
+    }
+    ctx.path.length = at;
+    return out;
   }
   if (!types.includes('object')) {
-    warnings.push(mismatch(pointer, types, node));
+    warnings.push(mismatch(pointerOf(ctx), types, node));
     return node;
   }
   const properties = (typeof s.properties === 'object' && s.properties !== null ? s.properties : {}) as Record<string, JsonSchema>;
   const additional = s.additionalProperties;
   const result: Record<string, unknown> = {};
+  const at = ctx.path.length;
   for (const key of Object.keys(node)) {
-    const childPointer = `${pointer}/${escapePointer(key)}`;
+    ctx.path[at] = key;
     if (FORBIDDEN.has(key)) {
-      warnings.push(`${childPointer}: forbidden key skipped`);
+      warnings.push(`${pointerOf(ctx)}: forbidden key skipped`);
       continue;
     }
     const child = node[key];
@@ -540,9 +582,10 @@ function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warni
       // A writeOnly value (a password the camera reads back) is never part of an answer.
       if (childSchema !== undefined && (childSchema.writeOnly === true || deref(childSchema, ctx).writeOnly === true)) continue;
     } else if (typeof additional === 'object' && additional !== null) childSchema = additional as JsonSchema;
-    else if (additional === false) warnings.push(`${childPointer}: not in the schema, camera value kept as sent`);
-    result[key] = childSchema === undefined ? child : typeNode(child, childSchema, ctx, warnings, childPointer, depth + 1);
+    else if (additional === false) warnings.push(`${pointerOf(ctx)}: not in the schema, camera value kept as sent`);
+    result[key] = childSchema === undefined ? child : typeNode(child, childSchema, ctx, warnings, depth + 1);
   }
+  ctx.path.length = at;
   return result;
 }
 
@@ -565,7 +608,7 @@ export function typeBySchema(
 ): unknown {
   let derefs = derefCaches.get(resolveRef);
   if (derefs === undefined) derefCaches.set(resolveRef, (derefs = new WeakMap()));
-  return typeNode(node, schema, { resolveRef, derefs }, warnings, pointer, 0);
+  return typeNode(node, schema, { resolveRef, derefs, base: pointer, path: [] }, warnings, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
