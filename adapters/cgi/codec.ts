@@ -158,9 +158,11 @@ export function parseKeyValue(text: string): ParseResult {
 
     // Consecutive lines usually differ only in their last name (`...Video.FPS`, `...Video.GOP`):
     // when the text before the last '.' equals the previous line's, reuse its container.
+    let belowCache = false; // the key goes on below the cached name prefix
     if (cacheContainer !== null) {
       const at = lineStart + cacheLength;
       if (at < eq && text.charCodeAt(at) === DOT && sameText(text, lineStart, cacheStart, cacheLength)) {
+        belowCache = true;
         let s = at + 1;
         while (s < eq && isBlank(text.charCodeAt(s))) s++;
         let e = s;
@@ -199,6 +201,31 @@ export function parseKeyValue(text: string): ParseResult {
             indexContainer.push(text.slice(eq + 1, valueEnd));
             continue;
           }
+        }
+      }
+    }
+
+    // `…EventHandler.TimeSection[1][0]` below the cached prefix is walked from its container;
+    // anything unusual (a malformed rest, a conflict, a duplicate, the hole budget) takes the
+    // full way below, which warns with the whole key.
+    if (belowCache) {
+      const at = lineStart + cacheLength;
+      if (tokenizeKey(text, at + 1, eq, segments) === null && holes + indexSum <= MAX_HOLES) {
+        const parent = placeNew(cacheContainer!, segments, text, eq, valueEnd);
+        if (parent !== null) {
+          holes += placedHoles;
+          const last = segments.length - 1;
+          if (typeof segments[last] === 'string' && !Array.isArray(parent)) {
+            if (lastDotAt < 0) lastDotAt = at;
+            cacheStart = lineStart;
+            cacheLength = lastDotAt - lineStart;
+            cacheContainer = parent;
+          } else if (lastOpenAt >= 0 && typeof segments[last] === 'number' && Array.isArray(parent)) {
+            indexStart = lineStart;
+            indexLength = lastOpenAt - lineStart;
+            indexContainer = parent;
+          }
+          continue;
         }
       }
     }
@@ -275,6 +302,53 @@ export function parseKeyValue(text: string): ParseResult {
   }
   if (dropped > 0) warnings.push(`${dropped} more warnings not shown`);
   return { doc, warnings };
+}
+
+let placedHoles = 0; // the holes placeNew added
+
+/**
+ * Places the value text[eq + 1, valueEnd) at segments below container when nothing is in the
+ * way; returns the value's container, or null (nothing changed) for a conflict or a duplicate.
+ */
+function placeNew(container: Container, segments: Segment[], text: string, eq: number, valueEnd: number): Container | null {
+  placedHoles = 0;
+  const last = segments.length - 1;
+  // Nothing is created before the walk reaches a missing node, and nothing can conflict after it.
+  for (let k = 0; k < last; k++) {
+    const seg = segments[k] as Segment;
+    const wantArray = typeof segments[k + 1] === 'number';
+    let existing: CgiNode | undefined;
+    if (typeof seg === 'number') existing = seg < (container as CgiNode[]).length ? (container as CgiNode[])[seg] : undefined;
+    else existing = Object.hasOwn(container, seg) ? (container as { [key: string]: CgiNode })[seg] : undefined;
+    if (existing === undefined || existing === null) {
+      const child: Container = wantArray ? [] : {};
+      setChild(container, seg, child);
+      container = child;
+    } else if (typeof existing === 'string' || Array.isArray(existing) !== wantArray) {
+      return null;
+    } else {
+      container = existing;
+    }
+  }
+  const seg = segments[last] as Segment;
+  if (typeof seg === 'number') {
+    if (seg < (container as CgiNode[]).length && (container as CgiNode[])[seg] !== null) return null;
+  } else if (Object.hasOwn(container, seg)) return null;
+  setChild(container, seg, text.slice(eq + 1, valueEnd));
+  return container;
+}
+
+function setChild(container: Container, seg: Segment, child: CgiNode): void {
+  if (typeof seg === 'number') {
+    const arr = container as CgiNode[];
+    if (seg > arr.length) {
+      placedHoles += seg - arr.length;
+      while (arr.length < seg) arr.push(null);
+    }
+    arr[seg] = child;
+  } else {
+    (container as { [key: string]: CgiNode })[seg] = child;
+  }
 }
 
 // The holes a key would add, without changing anything (checked only near the budget).
