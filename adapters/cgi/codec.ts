@@ -626,6 +626,8 @@ function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warni
     }
     const items = s.items;
     if (typeof items !== 'object' || items === null || Array.isArray(items)) return node;
+    // Lists of plain strings (TimeSection's 42 per handler) type to themselves.
+    if (depth < MAX_DEPTH && isPlainString(deref(items as JsonSchema, ctx)) && allStrings(node)) return node.slice();
     const out: unknown[] = new Array(node.length);
     const at = ctx.path.length;
     for (let i = 0; i < node.length; i++) {
@@ -661,6 +663,24 @@ function typeNode(node: CgiNode | undefined, schema: JsonSchema, ctx: Ctx, warni
   }
   ctx.path.length = at;
   return result;
+}
+
+const plainStrings = new WeakMap<JsonSchema, boolean>();
+
+/** A resolved schema that every string fits as it is: type string, no enum, const or alternatives. */
+function isPlainString(s: JsonSchema): boolean {
+  let plain = plainStrings.get(s);
+  if (plain === undefined) {
+    const types = typesOf(s);
+    plain = types !== null && types.length === 1 && types[0] === 'string' && s.enum === undefined && !('const' in s) && s.oneOf === undefined && s.anyOf === undefined;
+    plainStrings.set(s, plain);
+  }
+  return plain;
+}
+
+function allStrings(list: CgiNode[]): boolean {
+  for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') return false;
+  return true;
 }
 
 function mismatch(pointer: string, types: string[], node: CgiNode): string {
