@@ -160,7 +160,8 @@ describe('the fast lane checks every operation it takes as express-openapi-valid
         const answers = [];
         for (const app of [reference, production]) {
           const res = await request(app)[op.method](url).set('Authorization', admin);
-          answers.push({ status: res.status, type: res.headers['content-type'], body: res.text ?? '' });
+          // The camera clock ticks between the two calls: its readings are compared by shape.
+          answers.push({ status: res.status, type: res.headers['content-type'], body: (res.text ?? '').replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/g, '<time>') });
         }
         assert.deepEqual(answers[1], answers[0], `${op.operationId}: ${op.method.toUpperCase()} ${url}`);
         compared++;
