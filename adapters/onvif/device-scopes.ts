@@ -50,6 +50,14 @@ function scopeArgs(request: XmlNode, name: string): string[] {
   return [...new Set(items)];
 }
 
+
+/** The configurable scopes become `scopes` (bounded); WS-Discovery announces the change. */
+function setConfigurable(cameraId: string, scopes: string[]): void {
+  if (scopes.length > MAX_CONFIGURABLE_SCOPES) throw new OnvifFault('Receiver', ['ter:Action', 'ter:TooManyScopes'], `at most ${MAX_CONFIGURABLE_SCOPES} configurable scopes`);
+  stateOf(cameraId).configurable = scopes;
+  discoveryChanges.emit('change', cameraId);
+}
+
 export const scopeOperations: readonly OnvifOperation[] = [
   {
     name: 'GetScopes',
@@ -68,9 +76,7 @@ export const scopeOperations: readonly OnvifOperation[] = [
       const fixed = new Set(fixedScopes(ctx.entry));
       const clash = scopes.find((s) => fixed.has(s));
       if (clash) throw new OnvifFault('Sender', ['ter:OperationProhibited', 'ter:ScopeOverwrite'], `'${clash}' is a fixed scope`);
-      if (scopes.length > MAX_CONFIGURABLE_SCOPES) throw new OnvifFault('Receiver', ['ter:Action', 'ter:TooManyScopes'], `at most ${MAX_CONFIGURABLE_SCOPES} configurable scopes`);
-      stateOf(ctx.entry.id).configurable = scopes;
-      discoveryChanges.emit('change', ctx.entry.id);
+      setConfigurable(ctx.entry.id, scopes);
       return el('tds:SetScopesResponse');
     },
   },
@@ -81,10 +87,7 @@ export const scopeOperations: readonly OnvifOperation[] = [
       const scopes = scopeArgs(request, 'ScopeItem');
       const state = stateOf(ctx.entry.id);
       const fixed = new Set(fixedScopes(ctx.entry));
-      const merged = [...new Set([...state.configurable, ...scopes.filter((s) => !fixed.has(s))])];
-      if (merged.length > MAX_CONFIGURABLE_SCOPES) throw new OnvifFault('Receiver', ['ter:Action', 'ter:TooManyScopes'], `at most ${MAX_CONFIGURABLE_SCOPES} configurable scopes`);
-      state.configurable = merged;
-      discoveryChanges.emit('change', ctx.entry.id);
+      setConfigurable(ctx.entry.id, [...new Set([...state.configurable, ...scopes.filter((s) => !fixed.has(s))])]);
       return el('tds:AddScopesResponse');
     },
   },
@@ -99,8 +102,7 @@ export const scopeOperations: readonly OnvifOperation[] = [
         if (fixed.has(s)) throw invalidArg(`'${s}' is a fixed scope`, 'ter:FixedScope');
         if (!state.configurable.includes(s)) throw invalidArg(`'${s}' is not a scope of this device`, 'ter:NoScope');
       }
-      state.configurable = state.configurable.filter((s) => !scopes.includes(s));
-      discoveryChanges.emit('change', ctx.entry.id);
+      setConfigurable(ctx.entry.id, state.configurable.filter((s) => !scopes.includes(s)));
       return el('tds:RemoveScopesResponse', scopes.map((s) => el('tds:ScopeItem', s)));
     },
   },
