@@ -9,7 +9,7 @@ import type { CameraEntry } from '../../gateway/cameras.ts';
 import { rtspBase } from '../media/streams.ts';
 import { counts, remembered } from './camera-facts.ts';
 import { boolOf, nodeAt, numberOf, objectAt, textOf } from './camera-values.ts';
-import type { OnvifContext } from './service.ts';
+import type { OnvifContext, OnvifOperation } from './service.ts';
 import { invalidArg, OnvifFault } from './soap.ts';
 import { child, el, formatDuration, textAt, type XmlNode, type XmlOut } from './xml.ts';
 
@@ -664,4 +664,46 @@ export function checkAudioEncoderConfig(s: Stream, config: XmlNode, encodingOf: 
   if (encoding !== undefined && encoding !== encodingOf(a.compression)) throw configModify(`${s.audioEncoderToken} encodes ${encodingOf(a.compression) ?? a.compression ?? 'its own codec'} only`);
   if (bitrate !== undefined && bitrate !== a.bitrate) throw configModify(`${s.audioEncoderToken} runs at ${a.bitrate ?? '?'} kbit/s only`);
   if (rate !== undefined && rate !== Math.round((a.frequency ?? 0) / 1000)) throw configModify(`${s.audioEncoderToken} samples at ${Math.round((a.frequency ?? 0) / 1000)} kHz only`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request pieces both Media versions read the same way
+
+/** The stream of a request that names a ConfigurationToken or a ProfileToken (the options calls). */
+export function streamOfOptions(model: MediaModel, request: XmlNode): Stream {
+  const config = textAt(request, 'ConfigurationToken');
+  if (config !== undefined) return streamByEncoder(model, config);
+  const profile = textAt(request, 'ProfileToken');
+  if (profile !== undefined) return streamByToken(model, profile);
+  return model.streams[0] ?? streamByToken(model, undefined);
+}
+
+/** Encoding and Resolution of an encoder configuration, checked against the camera's caps (ver10 or ver20 names). */
+export function encodingAndResolution(s: Stream, config: XmlNode, version: 10 | 20): { encoding: string | undefined; change: EncoderChange } {
+  const change: EncoderChange = {};
+  const encoding = textAt(config, 'Encoding');
+  if (encoding !== undefined) {
+    const compression = cameraCompression(s.caps, encoding, version);
+    if (compression === undefined) throw invalidArg(`${s.token} cannot be encoded as ${encoding.slice(0, 16)}`, 'ter:ConfigModify');
+    change.compression = compression;
+  }
+  const res = child(config, 'Resolution');
+  if (res) {
+    const width = numberIn(textAt(res, 'Width'), 'Resolution/Width');
+    const height = numberIn(textAt(res, 'Height'), 'Resolution/Height');
+    if (width === undefined || height === undefined) throw invalidArg('Resolution needs Width and Height', 'ter:ConfigModify');
+    change.resolution = { width, height };
+  }
+  return { encoding, change };
+}
+
+/** The profiles are the camera's streams: they cannot be created, deleted or recomposed. */
+export function fixedProfiles(name: string, subcode: string): OnvifOperation {
+  return {
+    name,
+    access: 'operator',
+    handle: async () => {
+      throw new OnvifFault('Receiver', ['ter:Action', subcode], `the profiles are the camera's streams and are fixed: ${name} is not possible`);
+    },
+  };
 }

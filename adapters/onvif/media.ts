@@ -6,7 +6,9 @@ import { invalidArg, NS, OnvifFault } from './soap.ts';
 import {
   audioSourceConfigXml,
   audioSourceXml,
-  cameraCompression,
+  encodingAndResolution,
+  fixedProfiles,
+  streamOfOptions,
   checkAudioEncoderConfig,
   checkVideoSourceConfig,
   channelByAudioSourceConfig,
@@ -166,30 +168,8 @@ function audioEncoderOptionsXml(streams: Stream[]): XmlOut {
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-/** The stream of a request that names a ConfigurationToken or a ProfileToken (the options calls). */
-function streamOfOptions(model: MediaModel, request: XmlNode): Stream {
-  const config = textAt(request, 'ConfigurationToken');
-  if (config !== undefined) return streamByEncoder(model, config);
-  const profile = textAt(request, 'ProfileToken');
-  if (profile !== undefined) return streamByToken(model, profile);
-  return model.streams[0] ?? streamByToken(model, undefined);
-}
-
 function encoderChange(s: Stream, config: XmlNode): EncoderChange {
-  const change: EncoderChange = {};
-  const encoding = textAt(config, 'Encoding');
-  if (encoding !== undefined) {
-    const compression = cameraCompression(s.caps, encoding, 10);
-    if (compression === undefined) throw invalidArg(`${s.token} cannot be encoded as ${encoding.slice(0, 16)}`, 'ter:ConfigModify');
-    change.compression = compression;
-  }
-  const res = child(config, 'Resolution');
-  if (res) {
-    const width = numberIn(textAt(res, 'Width'), 'Resolution/Width');
-    const height = numberIn(textAt(res, 'Height'), 'Resolution/Height');
-    if (width === undefined || height === undefined) throw invalidArg('Resolution needs Width and Height', 'ter:ConfigModify');
-    change.resolution = { width, height };
-  }
+  const { encoding, change } = encodingAndResolution(s, config, 10);
   const quality = numberIn(textAt(config, 'Quality'), 'Quality');
   if (quality !== undefined) change.quality = quality;
   const rate = child(config, 'RateControl');
@@ -225,13 +205,6 @@ function op(name: string, access: OnvifOperation['access'], handle: (request: Xm
 /** `GetX` answered with one model read: the common shape of the read operations. */
 function read(name: string, build: (model: MediaModel, request: XmlNode, ctx: OnvifContext) => XmlChild | Promise<XmlChild>): OnvifOperation {
   return op(name, 'viewer', async (request, ctx) => el(`trt:${name}Response`, await build(await readModel(ctx), request, ctx)));
-}
-
-/** The profiles are the camera's streams: they cannot be created, deleted or recomposed. */
-function fixedProfiles(name: string, subcode: string): OnvifOperation {
-  return op(name, 'operator', async () => {
-    throw new OnvifFault('Receiver', ['ter:Action', subcode], `the profiles are the camera's streams and are fixed: ${name} is not possible`);
-  });
 }
 
 /** Add*Configuration: accepted when it names what the profile already holds (clients re-add on connect). */

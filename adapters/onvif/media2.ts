@@ -6,7 +6,9 @@ import type { CgiDoc } from '../cgi/codec.ts';
 import { boolOf, nodeAt, numberOf, objectAt, textOf } from './camera-values.ts';
 import {
   audioSourceConfigXml,
-  cameraCompression,
+  encodingAndResolution,
+  fixedProfiles,
+  streamOfOptions,
   checkAudioEncoderConfig,
   checkVideoSourceConfig,
   codecKey,
@@ -140,20 +142,7 @@ function videoEncoderOptions2Xml(s: Stream): XmlOut[] {
 }
 
 function encoderChange(s: Stream, config: XmlNode): EncoderChange {
-  const change: EncoderChange = {};
-  const encoding = textAt(config, 'Encoding');
-  if (encoding !== undefined) {
-    const compression = cameraCompression(s.caps, encoding, 20);
-    if (compression === undefined) throw invalidArg(`${s.token} cannot be encoded as ${encoding.slice(0, 16)}`, 'ter:ConfigModify');
-    change.compression = compression;
-  }
-  const res = child(config, 'Resolution');
-  if (res) {
-    const width = numberIn(textAt(res, 'Width'), 'Resolution/Width');
-    const height = numberIn(textAt(res, 'Height'), 'Resolution/Height');
-    if (width === undefined || height === undefined) throw invalidArg('Resolution needs Width and Height', 'ter:ConfigModify');
-    change.resolution = { width, height };
-  }
+  const { encoding, change } = encodingAndResolution(s, config, 20);
   const rate = child(config, 'RateControl');
   if (rate) {
     const fps = numberIn(textAt(rate, 'FrameRateLimit'), 'FrameRateLimit');
@@ -414,14 +403,6 @@ function selected<T>(model: MediaModel, request: XmlNode, items: T[], tokenOf: (
   return out;
 }
 
-function streamOfOptions(model: MediaModel, request: XmlNode): Stream {
-  const config = textAt(request, 'ConfigurationToken');
-  if (config !== undefined) return streamByEncoder(model, config);
-  const profile = textAt(request, 'ProfileToken');
-  if (profile !== undefined) return streamByToken(model, profile);
-  return model.streams[0] ?? streamByToken(model, undefined);
-}
-
 function channelOfOptions(model: MediaModel, request: XmlNode): Channel {
   const config = textAt(request, 'ConfigurationToken');
   const profile = textAt(request, 'ProfileToken');
@@ -433,12 +414,6 @@ function channelOfOptions(model: MediaModel, request: XmlNode): Channel {
         : model.channels[0];
   if (!c) throw invalidArg(`no video source configuration '${(config ?? '').slice(0, 64)}'`, 'ter:NoConfig');
   return c;
-}
-
-function fixedProfiles(name: string, subcode: string): OnvifOperation {
-  return op(name, 'operator', async () => {
-    throw new OnvifFault('Receiver', ['ter:Action', subcode], `the profiles are the camera's streams and are fixed: ${name} is not possible`);
-  });
 }
 
 function streamProtocol(request: XmlNode): void {
