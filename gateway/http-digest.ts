@@ -1,7 +1,8 @@
 // HTTP Digest (RFC 7616, MD5, qop=auth) on the gateway's side, for ONVIF clients and for the
 // snapshot URI that VMS fetch with Digest. Nonces are stateless (time + HMAC) and live 5 minutes;
 // each (nonce, nc) pair is accepted once, in any order (clients pipeline on one nonce).
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { digestResponse, parseWwwAuthenticate } from '../adapters/cgi/digest.ts';
 
 export const DIGEST_REALM = 'camgate';
 const NONCE_LIFETIME_MS = 5 * 60_000;
@@ -9,17 +10,10 @@ const MAX_NONCES = 50_000;
 
 export type DigestResult = { ok: true; username: string } | { ok: false; stale: boolean };
 
-function md5(s: string): string {
-  return createHash('md5').update(s, 'utf8').digest('hex');
-}
-
-/** Parses `Digest k=v, k="v"` into a map; undefined if it is not a Digest header. */
-export function parseDigestHeader(header: string | undefined): Map<string, string> | undefined {
-  if (!header || !/^Digest\s/i.test(header)) return undefined;
-  const params = new Map<string, string>();
-  const re = /([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g;
-  for (const m of header.slice(7).matchAll(re)) params.set(m[1]!.toLowerCase(), m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!);
-  return params;
+/** The parameters of an `Authorization: Digest ...` header (same grammar as a challenge); undefined if it is not Digest. */
+export function parseDigestHeader(header: string | undefined): Record<string, string> | undefined {
+  const [credentials] = parseWwwAuthenticate(header);
+  return credentials?.scheme === 'digest' ? credentials.params : undefined;
 }
 
 export class DigestVerifier {
@@ -47,23 +41,22 @@ export class DigestVerifier {
   verify(method: string, header: string | undefined, passwordOf: (username: string) => string | undefined): DigestResult {
     const p = parseDigestHeader(header);
     if (!p) return { ok: false, stale: false };
-    const username = p.get('username') ?? '';
-    const nonce = p.get('nonce') ?? '';
-    const uri = p.get('uri') ?? '';
-    const response = p.get('response') ?? '';
-    const qop = p.get('qop');
-    const nc = p.get('nc') ?? '';
-    const cnonce = p.get('cnonce') ?? '';
-    const algorithm = (p.get('algorithm') ?? 'MD5').toUpperCase();
-    if (p.get('realm') !== DIGEST_REALM || algorithm !== 'MD5' || qop !== 'auth' || !/^[0-9a-fA-F]{8}$/.test(nc) || cnonce === '') return { ok: false, stale: false };
+    const username = p.username ?? '';
+    const nonce = p.nonce ?? '';
+    const nc = p.nc ?? '';
+    const cnonce = p.cnonce ?? '';
+    if (p.realm !== DIGEST_REALM || (p.algorithm ?? 'MD5').toUpperCase() !== 'MD5' || p.qop !== 'auth' || !/^[0-9a-fA-F]{8}$/.test(nc) || cnonce === '') return { ok: false, stale: false };
     const raw = Buffer.from(nonce, 'base64url');
     if (raw.length !== 24 || !timingSafeEqual(raw.subarray(8), this.mac(raw.subarray(0, 8)))) return { ok: false, stale: false };
     const issued = Number(raw.readBigUInt64BE(0));
     const now = this.now();
     const password = passwordOf(username);
-    const ha1 = md5(`${username}:${DIGEST_REALM}:${password ?? randomBytes(8).toString('hex')}`);
-    const expected = md5(`${ha1}:${nonce}:${nc}:${cnonce}:${qop}:${md5(`${method}:${uri}`)}`);
-    const given = Buffer.from(response.toLowerCase());
+    // The same computation the camera client signs with; an unknown user costs the same.
+    const expected = digestResponse({
+      challenge: { scheme: 'digest', realm: DIGEST_REALM, nonce, algorithm: 'MD5', qop: 'auth', stale: false },
+      username, password: password ?? randomBytes(8).toString('hex'), method, uri: p.uri ?? '', nc: parseInt(nc, 16), cnonce,
+    });
+    const given = Buffer.from((p.response ?? '').toLowerCase());
     const good = password !== undefined && given.length === expected.length && timingSafeEqual(given, Buffer.from(expected));
     if (!good) return { ok: false, stale: false };
     // A right answer on an old nonce: the client only needs a fresh one (no new password prompt).
